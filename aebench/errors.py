@@ -1,0 +1,28 @@
+"""Errors a user sees as one line. Anything else is a bug and shows a traceback with --debug."""
+
+from __future__ import annotations
+
+
+class AebenchError(Exception):
+    """A problem with the user's input, described in one line that names the input and the fix."""
+
+
+class DataError(AebenchError):
+    """A data file is missing, corrupt or does not match what it claims to be."""
+
+
+class PluginError(AebenchError):
+    """A plugin could not be loaded or registered something invalid."""
+
+
+class DuplicateError(PluginError):
+    """Two plugins registered the same name; the message names both distributions."""
+
+
+class Diverged(Exception):  # noqa: N818 - it is an outcome, not a programming error
+    """Training produced a non-finite loss; the run is recorded as ``diverged``."""
+
+    def __init__(self, step: int, value: float | None = None):
+        self.step = step
+        self.value = value
+        super().__init__(f"non-finite loss at step {step}")

@@ -1,0 +1,29 @@
+"""The hook specifications: the only door through which models and data sets arrive.
+
+Every hook hands the plugin a callable instead of expecting a return value, so a plugin
+registers any number of things and the host knows which plugin registered each.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("aebench")
+
+
+@hookspec
+def aebench_register_models(register):
+    """Register model plugins.
+
+    :param register: call ``register(name, factory, config=ConfigClass, description=..., tags=...)``
+        once per model; ``factory(spec, code_size, config)`` builds an :class:`aebench.Model`.
+    """
+
+
+@hookspec
+def aebench_register_datasets(register):
+    """Register data sets and the protocols they define.
+
+    :param register: call ``register(name, factory, protocols=[Protocol, ...], description=...,
+        default=False)`` once per data set; ``factory()`` builds an :class:`aebench.Dataset`.
+    """

@@ -1,0 +1,72 @@
+"""Named, versioned protocols: everything that must be equal for two runs to be compared.
+
+A data-set plugin defines its protocols; the harness applies them the same way to every model.
+Changing any field of a published protocol means a new version, never an edit in place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A fixed benchmark protocol.
+
+    ``budget_samples`` is the training budget in examples seen (full batches only: a last partial
+    batch is dropped each epoch so it cannot bias a gradient). ``lr`` is the default optimiser
+    step size; a model may declare its own where its method needs it, and that is recorded.
+    """
+
+    name: str
+    version: int
+    dataset: str
+    code_size: int
+    budget_samples: int
+    batch_size: int = 128
+    hidden_size: int = 256
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    seeds: tuple[int, ...] = (0, 1, 2)
+    val_fraction: float = 0.1
+    split_seed: int = 12345
+    # "dynamic": binary-likelihood models see pixels ~ Bernoulli(intensity), re-drawn each
+    # epoch; the test set is binarised once with ``test_binarization_seed``.
+    binarization: str = "dynamic"
+    test_binarization_seed: int = 0
+    eval_batch_size: int = 1000
+    # Likelihood estimators: importance samples for IWAE, AIS chains / temperatures / repeats.
+    iwae_k: int = 1000
+    iwae_examples: int | None = None  # IWAE on the first N test examples (None: all)
+    ais_chains: int = 100
+    ais_betas: int = 10000
+    ais_runs: int = 3
+    task: str = "reconstruction"
+    description: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """``name-vN``: what records and leaderboards are grouped by."""
+        return f"{self.name}-v{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["seeds"] = list(self.seeds)
+        return d
+
+    def with_overrides(self, **overrides: Any) -> Protocol:
+        """A copy with fields changed; the result is a *variant*, recorded as such."""
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"unknown protocol field(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **overrides)
+
+    def fingerprint(self) -> str:
+        """A short hash of every field: two runs compare only when it is equal."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
