@@ -1,0 +1,261 @@
+"""The ``aebench`` command: list, run, show, export.
+
+Errors a user can fix are one line on stderr with a non-zero exit; ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from aebench import __version__
+from aebench.errors import AebenchError
+
+EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 2, 1, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own errors: one line, exit 2
+        raise AebenchError(f"{message} (see `{self.prog} --help`)")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--disable-plugin", action="append", default=[], metavar="NAME",
+                   help="skip the plugin with this entry-point name (repeatable; also "
+                        "$AEBENCH_DISABLE_PLUGINS=a,b)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def _results_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results-dir", metavar="DIR",
+                   help="where run records live (default $AEBENCH_RESULTS or results/records)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="aebench", description="Benchmark autoencoders under fixed protocols.")
+    parser.add_argument("--version", action="version", version=f"aebench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("list", help="models, data sets and protocols from installed plugins")
+    _common(p)
+
+    p = sub.add_parser("run", help="run models × data sets × seeds and show the leaderboard")
+    _common(p)
+    p.add_argument("-m", "--model", action="append", metavar="NAME",
+                   help="model(s) to run (repeatable or comma-separated; default: all)")
+    p.add_argument("-d", "--dataset", action="append", metavar="NAME",
+                   help="data set(s) (default: the offline default data set)")
+    p.add_argument("-p", "--protocol", metavar="NAME", help="protocol name or name-vN")
+    p.add_argument("--seeds", metavar="LIST", help="comma-separated seeds (default: protocol's)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+    _results_dir(p)
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="data files / download cache (default $AEBENCH_DATA or user cache)")
+    p.add_argument("--no-download", action="store_true", help="never fetch missing data files")
+    p.add_argument("--force", action="store_true", help="rerun runs that already have a record")
+    p.add_argument("--budget", type=int, metavar="SAMPLES",
+                   help="override the training budget: the runs form a protocol VARIANT")
+    p.add_argument("--set", action="append", default=[], metavar="MODEL.FIELD=VALUE",
+                   help="override a model config field (repeatable); recorded in the run")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("show", help="leaderboards from stored records (nothing is run)")
+    _common(p)
+    _results_dir(p)
+    p.add_argument("-p", "--protocol", metavar="KEY", help="only this protocol (name-vN)")
+
+    p = sub.add_parser("export", help="write leaderboards as markdown/github/latex/csv")
+    _common(p)
+    _results_dir(p)
+    p.add_argument("-p", "--protocol", metavar="KEY", help="only this protocol (name-vN)")
+    p.add_argument("--format", default="markdown", choices=["markdown", "github", "latex", "csv"])
+    p.add_argument("--out-dir", default="results", metavar="DIR",
+                   help="where tables are written (default results/)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    err = Console(stderr=True)
+    try:
+        args = parser.parse_args(argv)
+        if not args.command:
+            parser.print_help()
+            return EXIT_USAGE
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]")
+        return EXIT_INTERRUPTED
+    except AebenchError as exc:
+        if debug:
+            raise
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return EXIT_USAGE
+    except Exception as exc:
+        if debug:
+            raise
+        err.print(f"[red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug)",
+                  highlight=False, soft_wrap=True)
+        return EXIT_ERROR
+
+
+def _registry(args: argparse.Namespace):
+    from aebench.plugins import load_registry
+
+    registry = load_registry(disabled=args.disable_plugin)
+    err = Console(stderr=True)
+    for name, problem in registry.broken:
+        err.print(f"[yellow]warning:[/] plugin {name!r} skipped: {problem}", highlight=False,
+                  soft_wrap=True)
+    return registry
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    registry = _registry(args)
+    out = Console()
+    t = Table(title="models")
+    for h in ("name", "plugin", "distribution", "inputs", "likelihood", "tags", "description"):
+        t.add_column(h)
+    for m in sorted(registry.models.values(), key=lambda m: ("reference" in m.tags, m.name)):
+        caps = m.capabilities
+        like = caps.likelihood + (" (Bernoulli)" if caps.binary else "")
+        t.add_row(m.name, m.origin.plugin, f"{m.origin.dist} {m.origin.version}",
+                  ", ".join(caps.inputs), like, ", ".join(m.tags), m.description)
+    out.print(t)
+    t = Table(title="data sets")
+    for h in ("name", "plugin", "distribution", "protocols", "default", "description"):
+        t.add_column(h)
+    for d in sorted(registry.datasets.values(), key=lambda d: d.name):
+        t.add_row(d.name, d.origin.plugin, f"{d.origin.dist} {d.origin.version}",
+                  ", ".join(p.key for p in d.protocols), "yes" if d.default else "",
+                  d.description)
+    out.print(t)
+    return 0
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def _parse_sets(items: list[str]) -> dict[str, dict[str, Any]]:
+    import ast
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        model, dot, fld = key.partition(".")
+        if not sep or not dot or not model or not fld:
+            raise AebenchError(f"--set {item!r}: expected MODEL.FIELD=VALUE, e.g. rbm.k=5")
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        out.setdefault(model, {})[fld] = value
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from aebench import runner, storage
+    from aebench.dataset import default_data_dir
+    from aebench.progress import RichReporter
+    from aebench.provenance import resolve_device
+
+    registry = _registry(args)
+    seeds = None
+    if args.seeds:
+        try:
+            seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        except ValueError:
+            raise AebenchError(f"--seeds {args.seeds!r}: expected integers like 0,1,2") from None
+    overrides = {"budget_samples": args.budget} if args.budget else None
+    if args.budget is not None and args.budget <= 0:
+        raise AebenchError("--budget must be a positive number of training samples")
+    requests = runner.plan(registry, _split(args.model), _split(args.dataset), args.protocol,
+                           seeds, overrides, _parse_sets(args.set))
+    device = resolve_device(args.device)
+    results_dir = storage.default_results_dir(args.results_dir)
+    data = runner.DataCache(registry, default_data_dir(args.data_dir), not args.no_download,
+                            device)
+    reporter = RichReporter(quiet=args.quiet)
+    try:
+        summary = runner.run_suite(registry, requests, results_dir, device, data,
+                                   force=args.force, reporter=reporter)
+    except KeyboardInterrupt:
+        reporter.interrupted()
+        raise
+    reporter.summary(summary, results_dir)
+    groups = sorted({r.group for r in requests})
+    _show(results_dir, groups, datasets={r.dataset for r in requests})
+    return 0
+
+
+def _show(results_dir: Path, groups: list[str] | None, datasets: set[str] | None = None) -> int:
+    from aebench import render, storage
+
+    records, problems = storage.load_records(results_dir)
+    err, out = Console(stderr=True), _wide_console()
+    for p in problems:
+        err.print(f"[yellow]warning:[/] skipped {p}", highlight=False, soft_wrap=True)
+    boards = []
+    for g in groups or [None]:
+        boards += render.build_boards(records, g)
+    if datasets:
+        boards = [b for b in boards if b.dataset in datasets]
+    if not boards:
+        raise AebenchError(f"no records in {results_dir}; run `aebench run` first "
+                           "or pass --results-dir")
+    for b in boards:
+        out.print(render.to_rich(b))
+    return 0
+
+
+def _wide_console() -> Console:
+    """Leaderboards are wide; when stdout is not a terminal, do not squeeze them to 80 columns."""
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from aebench import storage
+
+    groups = [args.protocol] if args.protocol else None
+    return _show(storage.default_results_dir(args.results_dir), groups)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from aebench import render, storage
+
+    results_dir = storage.default_results_dir(args.results_dir)
+    records, problems = storage.load_records(results_dir)
+    err = Console(stderr=True)
+    for p in problems:
+        err.print(f"[yellow]warning:[/] skipped {p}", highlight=False, soft_wrap=True)
+    boards = render.build_boards(records, args.protocol)
+    if not boards:
+        raise AebenchError(f"no records in {results_dir}; run `aebench run` first")
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ext = {"markdown": "md", "github": "md", "latex": "tex", "csv": "csv"}[args.format]
+    for b in boards:
+        path = out_dir / f"{b.group}_{b.dataset}.{ext}"
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(render.export(b, args.format), encoding="utf-8")
+        tmp.replace(path)
+        Console().print(f"wrote {path}", highlight=False)
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "run": cmd_run, "show": cmd_show, "export": cmd_export}
+
+if __name__ == "__main__":
+    sys.exit(main())

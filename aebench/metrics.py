@@ -1,0 +1,131 @@
+"""Shared metrics, computed by the host the same way for every model.
+
+Every function here takes a model that satisfies the contract and tensors already on the
+run's device, works in batches under ``torch.no_grad()`` and returns plain Python floats.
+The metric table below is what renderers use for labels, units and the better direction.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from aebench.model import EvalContext, Model
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    label: str
+    unit: str
+    better: str  # "lower" | "higher" | "none"
+    digits: int = 4
+
+
+METRICS: dict[str, MetricSpec] = {
+    "recon_mse": MetricSpec("recon. MSE", "per pixel", "lower", 5),
+    "nll": MetricSpec("NLL", "nats", "lower", 2),
+    "train_samples_per_s": MetricSpec("train", "samples/s", "higher", 0),
+    "infer_samples_per_s": MetricSpec("inference", "samples/s", "higher", 0),
+    "fit_s": MetricSpec("fit", "s", "lower", 1),
+    "eval_s": MetricSpec("eval", "s", "lower", 1),
+    "params": MetricSpec("params", "", "none", 0),
+    "peak_rss_mb": MetricSpec("peak RSS", "MB", "lower", 0),
+}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@torch.no_grad()
+def reconstruction_errors(model: Model, x: Tensor, batch_size: int) -> Tensor:
+    """Per-example mean squared error over features, shape (N,)."""
+    out = torch.empty(x.shape[0], device=x.device)
+    for i in range(0, x.shape[0], batch_size):
+        xb = x[i : i + batch_size]
+        rec = model.reconstruct(xb)
+        if rec.shape != xb.shape:
+            raise ValueError(
+                f"reconstruct returned shape {tuple(rec.shape)} for input {tuple(xb.shape)}"
+            )
+        out[i : i + batch_size] = ((rec - xb) ** 2).mean(1)
+    return out
+
+
+@torch.no_grad()
+def inference_throughput(model: Model, x: Tensor, batch_size: int, repeats: int = 3) -> float:
+    """encode+decode samples/s at a fixed batch size, after one warm-up batch, synchronised."""
+    device = x.device
+    xb = x[:batch_size]
+    model.reconstruct(xb)  # warm-up: lazy init, allocator, kernels
+    _sync(device)
+    n, t0 = 0, time.perf_counter()
+    for _ in range(repeats):
+        for i in range(0, x.shape[0], batch_size):
+            model.reconstruct(x[i : i + batch_size])
+            n += min(batch_size, x.shape[0] - i)
+    _sync(device)
+    return n / max(time.perf_counter() - t0, 1e-9)
+
+
+def summarize_likelihoods(estimates: dict[str, Any] | None) -> tuple[dict[str, float], dict]:
+    """Flatten a model's likelihood estimates into metrics and a descriptive record part."""
+    metrics: dict[str, float] = {}
+    described: dict[str, Any] = {}
+    if not estimates:
+        return metrics, described
+    for i, (name, est) in enumerate(estimates.items()):
+        nll = est.nll.double()
+        mean = float(nll.mean())
+        metrics[f"nll.{name}"] = mean
+        if i == 0:
+            metrics["nll"] = mean
+        described[name] = {
+            "kind": est.kind,
+            "label": est.label,
+            "nll_mean": mean,
+            "nll_sem": float(nll.std() / math.sqrt(nll.numel())) if nll.numel() > 1 else None,
+            "n_examples": int(nll.numel()),
+            "info": est.info,
+            "parts": {k: float(v.double().mean()) for k, v in est.parts.items()},
+            "headline": i == 0,
+        }
+    return metrics, described
+
+
+def evaluate(
+    model: Model,
+    test_x: Tensor,
+    test_eval_x: Tensor,
+    ctx: EvalContext,
+) -> dict[str, Any]:
+    """Every shared metric on the test split.
+
+    ``test_x`` holds the plain test inputs (reconstruction error is always measured on them, so
+    the column compares like with like); ``test_eval_x`` is what likelihoods are evaluated on
+    (the fixed-seed binarisation for binary models, else ``test_x``).
+    """
+    model.eval()
+    bs = ctx.batch_size
+    per_example = reconstruction_errors(model, test_x, bs)
+    metrics: dict[str, Any] = {"recon_mse": float(per_example.double().mean())}
+    if test_eval_x is not test_x:
+        metrics["recon_mse_binarized"] = float(
+            reconstruction_errors(model, test_eval_x, bs).double().mean()
+        )
+    with torch.no_grad():
+        estimates = model.likelihood(test_eval_x, ctx)
+    like_metrics, likelihood = summarize_likelihoods(estimates)
+    metrics.update(like_metrics)
+    with torch.no_grad():
+        diag = model.diagnostics(test_x, ctx) or {}
+    for k, v in diag.items():
+        metrics[f"diag.{k}"] = float(v) if isinstance(v, (int, float)) else v
+    metrics["infer_samples_per_s"] = inference_throughput(model, test_x, bs)
+    return {"metrics": metrics, "likelihood": likelihood}

@@ -1,0 +1,248 @@
+"""Leaderboards from stored records only: Rich in the terminal, tabulate for export.
+
+``build_boards`` turns records into plain tables (one per protocol version and data set;
+versions never mix); the renderers only format them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from aebench.metrics import METRICS
+from aebench.stats import mean_ci
+
+#: (metric key, shown in the table) for the reconstruction task; anomaly columns join later.
+BASE_COLUMNS = ("recon_mse", "nll", "train_samples_per_s", "fit_s", "params")
+
+
+@dataclass
+class Column:
+    key: str
+    header: str
+    better: str
+    digits: int
+
+
+@dataclass
+class Cell:
+    mean: float | None = None
+    half: float | None = None
+    n: int = 0
+    best: bool = False
+
+    def text(self, digits: int, ci: bool = True) -> str:
+        if self.mean is None or self.n == 0:
+            return "—"
+        fmt = f"{{:,.{digits}f}}"
+        s = fmt.format(self.mean)
+        if ci and self.half is not None:
+            s += " ± " + fmt.format(self.half)
+        return s
+
+
+@dataclass
+class Row:
+    model: str
+    status: str
+    reference: bool
+    code: Any
+    likelihood: str
+    cells: dict[str, Cell] = field(default_factory=dict)
+    ok: bool = True
+
+
+@dataclass
+class Board:
+    group: str
+    dataset: str
+    title: str
+    caption: list[str]
+    columns: list[Column]
+    rows: list[Row]
+
+
+def _header(key: str) -> Column:
+    spec = METRICS[key]
+    arrow = {"lower": " ↓", "higher": " ↑"}.get(spec.better, "")
+    unit = f"\n{spec.unit}" if spec.unit else ""
+    return Column(key, f"{spec.label}{unit}{arrow}", spec.better, spec.digits)
+
+
+def _row_name(name: str, config: Any, configs: dict[str, set[str]]) -> str:
+    if len(configs[name]) > 1:
+        import hashlib
+
+        return f"{name}[{hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:6]}]"
+    return name
+
+
+def build_boards(records: list[dict[str, Any]], group: str | None = None) -> list[Board]:
+    by_group: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in records:
+        if group is None or r.get("group") == group or r.get("group", "").startswith(group + "~"):
+            by_group[(r["group"], r["dataset"]["name"])].append(r)
+    return [_board(g, d, recs) for (g, d), recs in sorted(by_group.items())]
+
+
+def _board(group: str, dataset: str, recs: list[dict[str, Any]]) -> Board:
+    configs: dict[str, set[str]] = defaultdict(set)
+    for r in recs:
+        configs[r["model"]["name"]].add(json.dumps(r["model"].get("config"), sort_keys=True))
+    by_model: dict[str, list[dict]] = defaultdict(list)
+    for r in recs:
+        by_model[_row_name(r["model"]["name"], r["model"].get("config"), configs)].append(r)
+    columns = [_header(k) for k in BASE_COLUMNS]
+    rows = [_row(name, rs, columns) for name, rs in sorted(by_model.items())]
+    rows.sort(key=lambda r: (r.reference, not r.ok, r.model))
+    _mark_best(rows, columns)
+    return Board(group, dataset, f"{dataset} · {group}", _caption(group, recs), columns, rows)
+
+
+def _row(name: str, rs: list[dict[str, Any]], columns: list[Column]) -> Row:
+    ok = [r for r in rs if r["status"] == "ok"]
+    first = rs[0]
+    reference = "reference" in first["model"].get("tags", [])
+    if ok:
+        status = f"ok {len(ok)}/{len(rs)}"
+        others = sorted({f"{r['status']}: {r.get('reason')}" for r in rs if r["status"] != "ok"})
+        if others:
+            status += " (" + "; ".join(others) + ")"
+    else:
+        r = rs[-1]
+        status = r["status"] if not r.get("reason") else f"{r['status']}: {r['reason']}"
+    like = ""
+    for est in (ok[0].get("likelihood") or {}).values() if ok else ():
+        if est.get("headline"):
+            like = f"{est['label']} [{est['kind']}]"
+    code = (ok[0].get("training") or {}).get("code_size") if ok else None
+    row = Row(name, status, reference, code, like, ok=bool(ok))
+    for col in columns:
+        vals = [r["metrics"].get(col.key) for r in ok]
+        vals = [v for v in vals if isinstance(v, (int, float))]
+        mean, half, n = mean_ci(vals)
+        row.cells[col.key] = Cell(mean if n else None, half, n)
+    return row
+
+
+def _mark_best(rows: list[Row], columns: list[Column]) -> None:
+    for col in columns:
+        if col.better not in ("lower", "higher"):
+            continue
+        cands = [r.cells[col.key] for r in rows if not r.reference and r.cells[col.key].n]
+        if not cands:
+            continue
+        pick = min if col.better == "lower" else max
+        best = pick(c.mean for c in cands)
+        for c in cands:
+            c.best = c.mean == best
+
+
+def _caption(group: str, recs: list[dict[str, Any]]) -> list[str]:
+    r0 = recs[0]
+    p, d = r0["protocol"], r0["dataset"]
+    lines = [
+        f"Protocol {p['key']} ({p.get('description') or p['dataset']}); fingerprint "
+        f"{p['fingerprint']}"
+        + (" — a VARIANT of the published protocol" if "~" in group else "")
+        + f"; code size {p['code_size']}, budget {p['budget_samples']:,} samples, "
+        f"batch {p['batch_size']}.",
+    ]
+    counts = f"train {d.get('n_train', '?'):,} (fit {d.get('n_fit', '?'):,} + val " \
+             f"{d.get('n_val', '?'):,}), test {d.get('n_test', '?'):,}"
+    canon = "canonical" if d.get("canonical") else "NON-CANONICAL"
+    note = f" — {d['canonical_note']}" if d.get("canonical_note") else ""
+    lines.append(f"Data: {d['name']}, {canon} files{note}; {counts}.")
+    devices = sorted({f"{r['device'].get('name')} ({r['device']['type']})" for r in recs})
+    seeds = sorted({r["seed"] for r in recs})
+    lines.append(
+        f"Mean ± 95% CI over seeds {seeds} (Student t); best per column in bold; "
+        f"device: {', '.join(devices)}."
+    )
+    return lines
+
+
+# -- renderers ----------------------------------------------------------------------------------
+
+def to_rich(board: Board):
+    from rich.table import Table
+
+    table = Table(title=board.title, caption="\n".join(board.caption), caption_justify="left")
+    table.add_column("model", style="bold")
+    table.add_column("code", justify="right")
+    for col in board.columns:
+        table.add_column(col.header, justify="right")
+    table.add_column("likelihood")
+    table.add_column("status")
+    for i, row in enumerate(board.rows):
+        if row.reference and (i == 0 or not board.rows[i - 1].reference):
+            table.add_section()
+        cells = []
+        for col in board.columns:
+            c = row.cells[col.key]
+            txt = c.text(col.digits, ci=col.better != "none")
+            cells.append(f"[bold green]{txt}[/]" if c.best else txt)
+        style = "dim" if row.reference else ("red" if not row.ok else None)
+        name = row.model + (" (reference)" if row.reference else "")
+        status = row.status if row.ok else f"[red]{row.status}[/]"
+        table.add_row(name, str(row.code if row.code is not None else "—"), *cells,
+                      row.likelihood or "—", status, style=style)
+    return table
+
+
+def to_rows(board: Board, bold: tuple[str, str] | None = None) -> tuple[list[str], list[list[str]]]:
+    headers = ["model", "code"] + [c.header.replace("\n", " ") for c in board.columns]
+    headers += ["likelihood", "status"]
+    rows = []
+    for row in board.rows:
+        cells = []
+        for col in board.columns:
+            c = row.cells[col.key]
+            t = c.text(col.digits, ci=col.better != "none")
+            cells.append(f"{bold[0]}{t}{bold[1]}" if bold and c.best and c.n else t)
+        name = row.model + (" (reference)" if row.reference else "")
+        rows.append([name, "—" if row.code is None else str(row.code), *cells,
+                     row.likelihood or "—", row.status])
+    return headers, rows
+
+
+def export(board: Board, fmt: str) -> str:
+    """The board as markdown / github / latex (tabulate) or csv (one column per statistic)."""
+    from tabulate import tabulate
+
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        head = ["model", "reference", "code", "status", "likelihood"]
+        for c in board.columns:
+            head += [f"{c.key}_mean", f"{c.key}_ci95", f"{c.key}_n"]
+        w.writerow(head)
+        for row in board.rows:
+            line = [row.model, row.reference, row.code, row.status, row.likelihood]
+            for c in board.columns:
+                cell = row.cells[c.key]
+                line += [cell.mean, cell.half, cell.n]
+            w.writerow(line)
+        return buf.getvalue()
+    styles = {"markdown": ("pipe", ("**", "**")), "github": ("github", ("**", "**")),
+              "latex": ("latex_raw", ("\\textbf{", "}"))}
+    tablefmt, bold = styles[fmt]
+    headers, rows = to_rows(board, bold)
+    if fmt == "latex":
+        rows = [[_latex_escape(c) if not c.startswith("\\textbf") else c for c in r] for r in rows]
+        headers = [_latex_escape(h) for h in headers]
+        body = tabulate(rows, headers, tablefmt=tablefmt)
+        cap = _latex_escape(" ".join(board.caption))
+        return f"% {board.title}\n{body}\n% {cap}\n"
+    body = tabulate(rows, headers, tablefmt=tablefmt, disable_numparse=True)
+    return f"### {board.title}\n\n{body}\n\n" + "\n".join(f"{c}  " for c in board.caption) + "\n"
+
+
+def _latex_escape(s: str) -> str:
+    rep = {"&": r"\&", "%": r"\%", "#": r"\#", "_": r"\_", "±": r"$\pm$", "—": "--",
+           "↓": r"$\downarrow$", "↑": r"$\uparrow$", "~": r"\textasciitilde{}"}
+    return "".join(rep.get(ch, ch) for ch in s)
