@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
-import http.server
 import socket
-import threading
 import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from idx_helpers import idx_bytes, write_gz, write_idx
+from idx_helpers import closed_port, idx_bytes, serve_directory, write_gz, write_idx
 
 from aebench.datafiles import (
     download,
@@ -147,27 +144,8 @@ def server(tmp_path):
     """A local HTTP server in a thread, serving ``tmp_path / "www"``; yields (base URL, dir)."""
     root = tmp_path / "www"
     root.mkdir()
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/", root
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
-def closed_port() -> int:
-    """A local port nobody listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    with serve_directory(root) as base:
+        yield base, root
 
 
 def test_download_verifies_and_writes_only_the_file(server, tmp_path):
