@@ -66,8 +66,8 @@ def test_generated_files_are_not_canonical_and_say_how_many(tmp_path):
     assert not any(f["canonical"] for f in prov["files"].values())
     assert prov["n_train"] == 40 and prov["n_test"] == 20
     assert prov["official_n_train"] == 60_000 and prov["official_n_test"] == 10_000
-    assert any(note.startswith("train: 40 of 60,000 official images") for note in prov["notes"])
-    assert any(note.startswith("test: 20 of 10,000 official images") for note in prov["notes"])
+    note = "train: 40 of 60,000 official images; test: 20 of 10,000 official images"
+    assert prov["canonical_note"] == note
     entry = prov["files"]["train-images-idx3-ubyte.gz"]
     assert entry["sha256"] == sha256_file(tmp_path / "mnist" / "train-images-idx3-ubyte.gz")
     assert entry["count"] == 40 and entry["official_count"] == 60_000
@@ -77,7 +77,7 @@ def test_official_gz_hash_makes_a_file_canonical(tmp_path, monkeypatch):
     write_mnist(tmp_path / "mnist")
     bless(monkeypatch, tmp_path / "mnist")
     prov = load(tmp_path).provenance
-    assert prov["canonical"] is True and prov["notes"] == []
+    assert prov["canonical"] is True and prov["canonical_note"] == ""
 
 
 def test_recompressed_copy_with_the_official_payload_is_canonical(tmp_path, monkeypatch):
@@ -98,8 +98,22 @@ def test_one_non_canonical_split_marks_only_that_split(tmp_path, monkeypatch):
     bless(monkeypatch, tmp_path / "mnist", names=mnist.SPLITS["test"])
     prov = load(tmp_path).provenance
     assert prov["canonical"] is False
-    assert [n.split(":")[0] for n in prov["notes"]] == ["train"]
+    assert prov["canonical_note"] == "train: 30 of 60,000 official images"
     assert prov["files"]["t10k-labels-idx1-ubyte.gz"]["canonical"] is True
+
+
+def test_full_size_files_with_other_checksums_are_flagged(tmp_path, monkeypatch):
+    write_mnist(tmp_path / "mnist", n_train=40, n_test=20)
+    bless(monkeypatch, tmp_path / "mnist", names=mnist.SPLITS["test"])
+    table = dict(mnist.OFFICIAL)
+    for name in mnist.SPLITS["train"]:  # official size, but other hashes
+        table[name] = OfficialFile("0" * 64, "0" * 64, 40)
+    monkeypatch.setattr(mnist, "OFFICIAL", table)
+    prov = load(tmp_path).provenance
+    assert prov["canonical"] is False
+    assert prov["canonical_note"] == (
+        "train: 40 of 40 official images, but not the official files (checksums differ)"
+    )
 
 
 def test_missing_files_offline_say_where_to_put_them(tmp_path):
@@ -241,8 +255,9 @@ def test_shared_real_data():
     for name in mnist.SPLITS["test"]:
         assert files[name]["canonical"] is True
         assert files[name]["sha256"] == mnist.OFFICIAL[name].gz_sha256
-    assert [n[: n.index(" (")] for n in prov["notes"]] == [
-        "train: 10,000 of 60,000 official images"
-    ]
+    assert prov["canonical_note"] == "train: 10,000 of 60,000 official images"
+    assert files["train-images-idx3-ubyte.gz"]["variant"] == (
+        "the first 10,000 official training images"
+    )
     assert splits.train_y[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]  # MNIST's first labels
     assert int((splits.test_y == 0).sum()) == 980  # zeros in the official test set

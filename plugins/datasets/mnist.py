@@ -212,11 +212,8 @@ def _note(split: str, images: str, labels: str, files: dict[str, dict[str, Any]]
     if files[images]["canonical"] and files[labels]["canonical"]:
         return None
     n, official = files[images]["count"], files[images]["official_count"]
-    odd = [name for name in (images, labels) if not files[name]["canonical"]]
-    return (
-        f"{split}: {n:,} of {official:,} official images "
-        f"({', '.join(odd)} not matching the official checksum)"
-    )
+    note = f"{split}: {n:,} of {official:,} official images"
+    return note if n != official else f"{note}, but not the official files (checksums differ)"
 
 
 def _provenance(
@@ -228,7 +225,8 @@ def _provenance(
         "directory": str(folder),
         "files": files,
         "canonical": all(f["canonical"] for f in files.values()),
-        "notes": notes,
+        # what the leaderboard caption shows beside "NON-CANONICAL"
+        "canonical_note": "; ".join(notes),
         "n_train": n_train,
         "n_test": n_test,
         "official_n_train": OFFICIAL[SPLITS["train"][0]].count,
