@@ -1,0 +1,247 @@
+"""The contract suite, parametrized over every installed model and data set plugin.
+
+Third-party authors run it against their own plugin with::
+
+    pytest --pyargs aebench.testing -k <your-model-name>
+
+Each test uses the model's ``Config.tiny()`` and a small synthetic data set, so the whole
+suite takes seconds per model on a CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from aebench import AnomalyTask, Dataset, Protocol, Splits, TorchModel, hookimpl
+from aebench.dataset import KINDS
+from aebench.model import LIKELIHOOD_KINDS, DataSpec, EvalContext, FitContext
+from aebench.plugins import load_registry
+
+TOY = Protocol(
+    name="toy", version=1, dataset="toy", code_size=4, hidden_size=16, budget_samples=512,
+    batch_size=32, seeds=(0,), iwae_k=8, iwae_examples=None, ais_chains=8, ais_betas=50,
+    ais_runs=2, eval_batch_size=64, description="contract-suite toy protocol",
+)
+
+
+def toy_splits(n_train: int = 96, n_test: int = 48, side: int = 8, seed: int = 0) -> Splits:
+    """Blurry blobs on an 8×8 grid: structured enough for every model to learn something."""
+    g = torch.Generator().manual_seed(seed)
+    n = n_train + n_test
+    centres = torch.randint(1, side - 1, (n, 2), generator=g).float()
+    yy, xx = torch.meshgrid(torch.arange(side).float(), torch.arange(side).float(), indexing="ij")
+    d2 = (yy[None] - centres[:, 0, None, None]) ** 2 + (xx[None] - centres[:, 1, None, None]) ** 2
+    x = torch.exp(-d2 / 3.0).reshape(n, -1).clamp(0, 1).float()
+    y = (centres[:, 0] > side / 2).long()
+    return Splits(
+        train_x=x[:n_train], test_x=x[n_train:], shape=(1, side, side),
+        kinds=frozenset({"vector", "image", "sequence"}),
+        provenance={"source": "synthetic", "files": {}, "n_train": n_train, "n_test": n_test,
+                    "canonical": True},
+        train_y=y[:n_train], test_y=y[n_train:],
+        anomaly=AnomalyTask("label 1 is anomalous", y[:n_train] == 0, y[n_train:] == 1),
+    )
+
+
+class ToyDataset(Dataset):
+    """Synthetic blobs (contract tests)."""
+
+    def load(self, protocol: Protocol, data_dir: Path, download: bool = True) -> Splits:
+        return toy_splits()
+
+
+class ToyPlugin:
+    @staticmethod
+    @hookimpl
+    def aebench_register_datasets(register):
+        register("toy", ToyDataset, protocols=[TOY])
+
+
+_REGISTRY = load_registry(extra_plugins=[("toy", ToyPlugin)])
+MODELS = sorted(_REGISTRY.models)
+DATASETS = sorted(d for d in _REGISTRY.datasets if d != "toy")
+
+
+def _spec(model_entry, splits: Splits) -> DataSpec | None:
+    view = next((k for k in model_entry.capabilities.inputs if k in splits.kinds), None)
+    if view is None:
+        return None
+    return DataSpec(dim=splits.dim, shape=splits.shape, kind=view, hidden_size=TOY.hidden_size,
+                    binary=model_entry.capabilities.binary)
+
+
+def _fit(name: str, seed: int = 0, splits: Splits | None = None):
+    entry = _REGISTRY.model(name)
+    splits = splits or toy_splits()
+    spec = _spec(entry, splits)
+    if spec is None:
+        pytest.skip(f"{name} accepts none of the toy data's views")
+    torch.manual_seed(seed)
+    model = entry.factory(spec, TOY.code_size, entry.make_config(tiny=True))
+    ctx = FitContext(budget_samples=TOY.budget_samples, batch_size=TOY.batch_size, lr=TOY.lr,
+                     optimizer="adam", device=torch.device("cpu"),
+                     generator=torch.Generator().manual_seed(seed), binarize=spec.binary)
+    model.fit(splits.train_x, ctx)
+    model.eval()
+    return model, splits, ctx
+
+
+def _ectx(seed: int = 0, train_x=None) -> EvalContext:
+    return EvalContext(generator=torch.Generator().manual_seed(seed), device=torch.device("cpu"),
+                       batch_size=64, iwae_k=TOY.iwae_k, iwae_examples=None,
+                       ais_chains=TOY.ais_chains, ais_betas=TOY.ais_betas,
+                       ais_runs=TOY.ais_runs, train_x=train_x)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_declares_capabilities_and_tiny_config(name):
+    entry = _REGISTRY.model(name)
+    caps = entry.capabilities
+    assert caps is not None, "the model class needs a `capabilities` attribute"
+    assert caps.inputs and set(caps.inputs) <= set(KINDS)
+    assert caps.likelihood in LIKELIHOOD_KINDS
+    if entry.config is not None:
+        assert dataclasses.is_dataclass(entry.config)
+        assert hasattr(entry.config, "tiny"), "configs need a tiny() classmethod for tests"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_shapes_and_finiteness(name):
+    model, splits, _ = _fit(name)
+    x = splits.test_x
+    with torch.no_grad():
+        z = model.encode(x)
+        rec = model.decode(z)
+    assert z.shape[0] == x.shape[0] and z.dim() == 2
+    assert rec.shape == x.shape
+    assert torch.isfinite(z).all() and torch.isfinite(rec).all()
+    assert model.parameter_count() >= 0
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_learns_something(name):
+    """After training, reconstructions beat a constant zero image (every model here can)."""
+    model, splits, _ = _fit(name)
+    if model.code_size == 0:
+        pytest.skip("reference row with no code")
+    with torch.no_grad():
+        err = ((model.reconstruct(splits.test_x) - splits.test_x) ** 2).mean()
+    zero = (splits.test_x**2).mean()
+    assert err < zero
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_is_deterministic_for_a_seed(name):
+    a, splits, _ = _fit(name, seed=3)
+    b, _, _ = _fit(name, seed=3)
+    with torch.no_grad():
+        assert torch.equal(a.reconstruct(splits.test_x), b.reconstruct(splits.test_x))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_gradients_reach_every_parameter(name):
+    entry = _REGISTRY.model(name)
+    if not issubclass(entry.factory, TorchModel):
+        pytest.skip("not a gradient-trained model")
+    splits = toy_splits()
+    spec = _spec(entry, splits)
+    if spec is None:
+        pytest.skip("no applicable view")
+    torch.manual_seed(0)
+    model = entry.factory(spec, TOY.code_size, entry.make_config(tiny=True))
+    model.train()
+    batch = splits.train_x[:32]
+    if spec.binary:
+        batch = torch.bernoulli(batch, generator=torch.Generator().manual_seed(0))
+    loss = model.loss(batch)
+    assert loss.dim() == 0 and torch.isfinite(loss)
+    loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"parameters without gradient: {missing}"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_optional_methods(name):
+    model, splits, _ = _fit(name)
+    entry = _REGISTRY.model(name)
+    caps = entry.capabilities
+    x = splits.test_x
+    x_eval = torch.bernoulli(x, generator=torch.Generator().manual_seed(0)) if caps.binary else x
+    with torch.no_grad():
+        est = model.likelihood(x_eval, _ectx(train_x=splits.train_x))
+        score = model.anomaly_score(x)
+        sample = model.sample(5, torch.Generator().manual_seed(0))
+        diag = model.diagnostics(x, _ectx())
+    if caps.likelihood == "none":
+        assert est is None
+    else:
+        assert est, "a model with a likelihood must return at least one estimate"
+        for e in est.values():
+            assert e.kind in LIKELIHOOD_KINDS and e.label
+            assert e.nll.dim() == 1 and 0 < e.nll.numel() <= x.shape[0]
+            assert torch.isfinite(e.nll).all()
+    if score is not None:
+        assert score.shape == (x.shape[0],) and torch.isfinite(score).all()
+    if caps.generative:
+        assert sample is not None and sample.shape == (5, x.shape[1])
+    assert isinstance(diag, dict)
+    for v in diag.values():
+        assert not isinstance(v, float) or math.isfinite(v)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_runs_through_the_harness(name, tmp_path):
+    from aebench import runner, storage
+
+    reqs = runner.plan(_REGISTRY, [name], ["toy"], config_overrides=None)
+    data = runner.DataCache(_REGISTRY, tmp_path, False, torch.device("cpu"))
+    # the contract uses tiny configs; the toy protocol's budget keeps it to seconds
+    tiny = _REGISTRY.model(name).make_config(tiny=True)
+    fields = dataclasses.asdict(tiny) if tiny is not None else {}
+    req = dataclasses.replace(reqs[0], config_overrides=tuple(sorted(fields.items())))
+    record = runner.run_one(_REGISTRY, req, torch.device("cpu"), data)
+    assert record["status"] in ("ok", "not-applicable"), record.get("reason")
+    storage.write_record(req.path(tmp_path), record)
+    assert storage.read_record(req.path(tmp_path))["status"] == record["status"]
+    if record["status"] == "ok":
+        assert math.isfinite(record["metrics"]["recon_mse"])
+
+
+def _data_dir() -> Path | None:
+    env = os.environ.get("AEBENCH_DATA")
+    if env:
+        return Path(env)
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
+    return shared if shared.exists() else None
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_dataset_contract(name):
+    from aebench.errors import DataError
+
+    entry = _REGISTRY.dataset(name)
+    proto = entry.protocol()
+    assert proto.dataset == name and proto.version >= 1
+    data_dir = _data_dir() or Path("/nonexistent-aebench-data")
+    try:
+        splits = entry.factory().load(proto, data_dir, download=False)
+    except DataError as exc:
+        pytest.skip(f"{name}: data files not available offline here ({exc})")
+    for t in (splits.train_x, splits.test_x):
+        assert t.dtype == torch.float32 and t.dim() == 2
+    assert splits.train_x.shape[1] == math.prod(splits.shape)
+    for key in ("source", "n_train", "n_test", "canonical"):
+        assert key in splits.provenance, f"provenance lacks {key!r}"
+    assert splits.provenance["n_train"] == splits.train_x.shape[0]
+    assert splits.provenance["n_test"] == splits.test_x.shape[0]
+    if splits.train_y is not None:
+        assert splits.train_y.shape[0] == splits.train_x.shape[0]
+    if splits.anomaly is not None:
+        assert splits.anomaly.test_anomalous.shape[0] == splits.test_x.shape[0]
+        assert splits.anomaly.train_normal.shape[0] == splits.train_x.shape[0]

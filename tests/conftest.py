@@ -1,0 +1,54 @@
+"""Shared fixtures: fake installed distributions for plugin tests, and the shared data path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def make_distribution(site: Path, dist: str, modules: dict[str, str],
+                      entry_points: dict[str, str], version: str = "1.0") -> Path:
+    """Write an installed distribution (dist-info + modules) into ``site``.
+
+    importlib.metadata finds it like any pip-installed package once ``site`` is on sys.path.
+    """
+    site.mkdir(parents=True, exist_ok=True)
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    eps = "[aebench]\n" + "".join(f"{k} = {v}\n" for k, v in entry_points.items())
+    (info / "entry_points.txt").write_text(eps)
+    for name, src in modules.items():
+        (site / f"{name}.py").write_text(textwrap.dedent(src))
+    return site
+
+
+@pytest.fixture
+def fake_site(tmp_path, monkeypatch):
+    """A directory on sys.path (and PYTHONPATH for subprocesses) for fake distributions."""
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", str(site) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    import importlib
+
+    importlib.invalidate_caches()
+    return site
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess:
+    """``aebench ARGS`` in a subprocess, as a user would run it."""
+    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "aebench.cli", *args], capture_output=True, text=True,
+        env=full_env, cwd=cwd or REPO, timeout=timeout,
+    )
