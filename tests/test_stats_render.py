@@ -1,0 +1,66 @@
+"""Statistics against hand computation; rendering against committed records."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from aebench import render
+from aebench.stats import mean_ci
+
+FIXTURES = Path(__file__).parent / "data" / "records"
+
+
+def test_mean_ci_matches_the_t_interval_by_hand():
+    mean, half, n = mean_ci([1.0, 2.0, 3.0])
+    # t(0.975, df=2) = 4.3026527297 (printed tables); sem = 1/sqrt(3)
+    assert (mean, n) == (2.0, 3)
+    assert half == pytest.approx(4.3026527297 / math.sqrt(3), rel=1e-10)
+    assert mean_ci([5.0]) == (5.0, None, 1)
+    assert mean_ci([2.0, 2.0])[1] == 0.0
+    assert mean_ci([])[2] == 0
+
+
+def _records():
+    return [json.loads(p.read_text()) for p in sorted(FIXTURES.rglob("*.json"))]
+
+
+def test_board_from_committed_records():
+    recs = _records()
+    assert recs, "fixture records missing"
+    (board,) = render.build_boards(recs)
+    assert board.group == "digits-v1" and board.dataset == "digits"
+    rows = {r.model: r for r in board.rows}
+    pca = rows["pca"]
+    vals = [r["metrics"]["recon_mse"] for r in recs if r["model"]["name"] == "pca"]
+    mean, half, n = mean_ci(vals)
+    cell = pca.cells["recon_mse"]
+    assert (cell.mean, cell.half, cell.n) == (mean, half, n)
+    assert cell.best  # PCA beats the reference row, which is never "best"
+    assert rows["mean"].reference and not rows["mean"].cells["recon_mse"].best
+    assert board.rows[-1].model == "mean"  # reference rows last
+    assert "digits-v1" in board.caption[0]
+
+
+def test_exports_contain_the_same_numbers():
+    (board,) = render.build_boards(_records())
+    pca = next(r for r in board.rows if r.model == "pca")
+    text = pca.cells["recon_mse"].text(5)
+    md = render.export(board, "markdown")
+    assert f"**{text}**" in md
+    tex = render.export(board, "latex")
+    assert "\\textbf{" in tex and "$\\pm$" in tex
+    csv_text = render.export(board, "csv")
+    assert str(pca.cells["recon_mse"].mean) in csv_text
+
+
+def test_versions_never_mix():
+    recs = _records()
+    other = json.loads(json.dumps(recs[0]))
+    other["group"] = "digits-v2"
+    other["protocol"]["version"] = 2
+    boards = render.build_boards(recs + [other])
+    assert sorted(b.group for b in boards) == ["digits-v1", "digits-v2"]
