@@ -45,7 +45,13 @@ class Protocol:
     ais_chains: int = 100
     ais_betas: int = 10000
     ais_runs: int = 3
+    #: "reconstruction", or "anomaly": the data set's AnomalyTask defines normal/anomalous
     task: str = "reconstruction"
+    #: anomaly task: train on "normal" examples only, or on "all" (a contaminated variant)
+    anomaly_train: str = "normal"
+    #: anomaly task: the label-free threshold is this quantile of the anomaly scores on the
+    #: held-out validation slice (its normal part under "normal", all of it under "all")
+    threshold_quantile: float = 0.95
     description: str = ""
     params: dict[str, Any] = field(default_factory=dict)
 
