@@ -24,15 +24,23 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--disable-plugin", action="append", default=[], metavar="NAME",
-                   help="skip the plugin with this entry-point name (repeatable; also "
-                        "$AEBENCH_DISABLE_PLUGINS=a,b)")
+    p.add_argument(
+        "--disable-plugin",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="skip the plugin with this entry-point name (repeatable; also "
+        "$AEBENCH_DISABLE_PLUGINS=a,b)",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
 def _results_dir(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--results-dir", metavar="DIR",
-                   help="where run records live (default $AEBENCH_RESULTS or results/records)")
+    p.add_argument(
+        "--results-dir",
+        metavar="DIR",
+        help="where run records live (default $AEBENCH_RESULTS or results/records)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,22 +53,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run models × data sets × seeds and show the leaderboard")
     _common(p)
-    p.add_argument("-m", "--model", action="append", metavar="NAME",
-                   help="model(s) to run (repeatable or comma-separated; default: all)")
-    p.add_argument("-d", "--dataset", action="append", metavar="NAME",
-                   help="data set(s) (default: the offline default data set)")
+    p.add_argument(
+        "-m",
+        "--model",
+        action="append",
+        metavar="NAME",
+        help="model(s) to run (repeatable or comma-separated; default: all)",
+    )
+    p.add_argument(
+        "-d",
+        "--dataset",
+        action="append",
+        metavar="NAME",
+        help="data set(s) (default: the offline default data set)",
+    )
     p.add_argument("-p", "--protocol", metavar="NAME", help="protocol name or name-vN")
     p.add_argument("--seeds", metavar="LIST", help="comma-separated seeds (default: protocol's)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     _results_dir(p)
-    p.add_argument("--data-dir", metavar="DIR",
-                   help="data files / download cache (default $AEBENCH_DATA or user cache)")
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="data files / download cache (default $AEBENCH_DATA or user cache)",
+    )
     p.add_argument("--no-download", action="store_true", help="never fetch missing data files")
     p.add_argument("--force", action="store_true", help="rerun runs that already have a record")
-    p.add_argument("--budget", type=int, metavar="SAMPLES",
-                   help="override the training budget: the runs form a protocol VARIANT")
-    p.add_argument("--set", action="append", default=[], metavar="MODEL.FIELD=VALUE",
-                   help="override a model config field (repeatable); recorded in the run")
+    p.add_argument(
+        "--budget",
+        type=int,
+        metavar="SAMPLES",
+        help="override the training budget: the runs form a protocol VARIANT",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="MODEL.FIELD=VALUE",
+        help="override a model config field (repeatable); recorded in the run",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
     p = sub.add_parser("show", help="leaderboards from stored records (nothing is run)")
@@ -73,8 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     _results_dir(p)
     p.add_argument("-p", "--protocol", metavar="KEY", help="only this protocol (name-vN)")
     p.add_argument("--format", default="markdown", choices=["markdown", "github", "latex", "csv"])
-    p.add_argument("--out-dir", default="results", metavar="DIR",
-                   help="where tables are written (default results/)")
+    p.add_argument(
+        "--out-dir",
+        default="results",
+        metavar="DIR",
+        help="where tables are written (default results/)",
+    )
     return parser
 
 
@@ -100,8 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             raise
-        err.print(f"[red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug)",
-                  highlight=False, soft_wrap=True)
+        err.print(
+            f"[red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug)",
+            highlight=False,
+            soft_wrap=True,
+        )
         return EXIT_ERROR
 
 
@@ -111,8 +148,11 @@ def _registry(args: argparse.Namespace):
     registry = load_registry(disabled=args.disable_plugin)
     err = Console(stderr=True)
     for name, problem in registry.broken:
-        err.print(f"[yellow]warning:[/] plugin {name!r} skipped: {problem}", highlight=False,
-                  soft_wrap=True)
+        err.print(
+            f"[yellow]warning:[/] plugin {name!r} skipped: {problem}",
+            highlight=False,
+            soft_wrap=True,
+        )
     return registry
 
 
@@ -120,23 +160,51 @@ def cmd_list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     registry = _registry(args)
-    out = Console()
-    t = Table(title="models")
-    for h in ("name", "plugin", "distribution", "inputs", "likelihood", "tags", "description"):
-        t.add_column(h)
-    for m in sorted(registry.models.values(), key=lambda m: ("reference" in m.tags, m.name)):
-        caps = m.capabilities
-        like = caps.likelihood + (" (Bernoulli)" if caps.binary else "")
-        t.add_row(m.name, m.origin.plugin, f"{m.origin.dist} {m.origin.version}",
-                  ", ".join(caps.inputs), like, ", ".join(m.tags), m.description)
-    out.print(t)
-    t = Table(title="data sets")
-    for h in ("name", "plugin", "distribution", "protocols", "default", "description"):
+    out = _wide_console()
+    entries = sorted(registry.models.values(), key=lambda m: m.name)
+    for title, group in (
+        ("models", [m for m in entries if "reference" not in m.tags]),
+        ("reference rows (not autoencoders)", [m for m in entries if "reference" in m.tags]),
+    ):
+        t = Table(title=title, title_justify="left")
+        for h in (
+            "name",
+            "plugin",
+            "distribution",
+            "inputs",
+            "tasks",
+            "likelihood",
+            "tags",
+            "description",
+        ):
+            t.add_column(h)
+        for m in group:
+            caps = m.capabilities
+            like = caps.likelihood + (" (Bernoulli)" if caps.binary else "")
+            t.add_row(
+                m.name,
+                m.origin.plugin,
+                f"{m.origin.dist} {m.origin.version}",
+                ", ".join(caps.inputs),
+                ", ".join(caps.tasks),
+                like,
+                ", ".join(m.tags),
+                m.description,
+            )
+        out.print(t)
+    t = Table(title="data sets", title_justify="left")
+    for h in ("name", "plugin", "distribution", "protocols", "task", "default", "description"):
         t.add_column(h)
     for d in sorted(registry.datasets.values(), key=lambda d: d.name):
-        t.add_row(d.name, d.origin.plugin, f"{d.origin.dist} {d.origin.version}",
-                  ", ".join(p.key for p in d.protocols), "yes" if d.default else "",
-                  d.description)
+        t.add_row(
+            d.name,
+            d.origin.plugin,
+            f"{d.origin.dist} {d.origin.version}",
+            "\n".join(p.key for p in d.protocols),
+            "\n".join(p.task for p in d.protocols),
+            "yes" if d.default else "",
+            d.description,
+        )
     out.print(t)
     return 0
 
@@ -180,16 +248,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides = {"budget_samples": args.budget} if args.budget else None
     if args.budget is not None and args.budget <= 0:
         raise AebenchError("--budget must be a positive number of training samples")
-    requests = runner.plan(registry, _split(args.model), _split(args.dataset), args.protocol,
-                           seeds, overrides, _parse_sets(args.set))
+    requests = runner.plan(
+        registry,
+        _split(args.model),
+        _split(args.dataset),
+        args.protocol,
+        seeds,
+        overrides,
+        _parse_sets(args.set),
+    )
     device = resolve_device(args.device)
     results_dir = storage.default_results_dir(args.results_dir)
-    data = runner.DataCache(registry, default_data_dir(args.data_dir), not args.no_download,
-                            device)
+    data = runner.DataCache(registry, default_data_dir(args.data_dir), not args.no_download, device)
     reporter = RichReporter(quiet=args.quiet)
     try:
-        summary = runner.run_suite(registry, requests, results_dir, device, data,
-                                   force=args.force, reporter=reporter)
+        summary = runner.run_suite(
+            registry, requests, results_dir, device, data, force=args.force, reporter=reporter
+        )
     except KeyboardInterrupt:
         reporter.interrupted()
         raise
@@ -212,8 +287,9 @@ def _show(results_dir: Path, groups: list[str] | None, datasets: set[str] | None
     if datasets:
         boards = [b for b in boards if b.dataset in datasets]
     if not boards:
-        raise AebenchError(f"no records in {results_dir}; run `aebench run` first "
-                           "or pass --results-dir")
+        raise AebenchError(
+            f"no records in {results_dir}; run `aebench run` first or pass --results-dir"
+        )
     for b in boards:
         out.print(render.to_rich(b))
     return 0

@@ -62,7 +62,9 @@ class Splits:
         for name in ("train_x", "test_x"):
             t = getattr(self, name)
             if t.dim() != 2 or t.dtype != torch.float32:
-                raise ValueError(f"{name} must be a 2-D float32 tensor, got {tuple(t.shape)} {t.dtype}")
+                raise ValueError(
+                    f"{name} must be a 2-D float32 tensor, got {tuple(t.shape)} {t.dtype}"
+                )
         if self.train_x.shape[1] != self.test_x.shape[1]:
             raise ValueError("train_x and test_x have different feature sizes")
 

@@ -104,6 +104,7 @@ def evaluate(
     test_x: Tensor,
     test_eval_x: Tensor,
     ctx: EvalContext,
+    reconstruction: bool = True,
 ) -> dict[str, Any]:
     """Every shared metric on the test split.
 
@@ -113,9 +114,10 @@ def evaluate(
     """
     model.eval()
     bs = ctx.batch_size
-    per_example = reconstruction_errors(model, test_x, bs)
-    metrics: dict[str, Any] = {"recon_mse": float(per_example.double().mean())}
-    if test_eval_x is not test_x:
+    metrics: dict[str, Any] = {}
+    if reconstruction:
+        metrics["recon_mse"] = float(reconstruction_errors(model, test_x, bs).double().mean())
+    if reconstruction and test_eval_x is not test_x:
         metrics["recon_mse_binarized"] = float(
             reconstruction_errors(model, test_eval_x, bs).double().mean()
         )
@@ -127,5 +129,84 @@ def evaluate(
         diag = model.diagnostics(test_x, ctx) or {}
     for k, v in diag.items():
         metrics[f"diag.{k}"] = float(v) if isinstance(v, (int, float)) else v
-    metrics["infer_samples_per_s"] = inference_throughput(model, test_x, bs)
+    if reconstruction:
+        metrics["infer_samples_per_s"] = inference_throughput(model, test_x, bs)
     return {"metrics": metrics, "likelihood": likelihood}
+
+
+ANOMALY_METRICS: dict[str, MetricSpec] = {
+    "anomaly.f1": MetricSpec("anomaly F1", "label-free thr.", "higher", 3),
+    "anomaly.precision": MetricSpec("precision", "", "higher", 3),
+    "anomaly.recall": MetricSpec("recall", "", "higher", 3),
+    "anomaly.auroc": MetricSpec("AUROC", "", "higher", 3),
+    "anomaly.auprc": MetricSpec("AUPRC", "avg. precision", "higher", 3),
+    "anomaly.oracle_f1": MetricSpec("oracle F1", "upper bound", "higher", 3),
+}
+METRICS.update(ANOMALY_METRICS)
+
+
+@torch.no_grad()
+def anomaly_scores(model: Model, x: Tensor, batch_size: int, use_recon: bool) -> Tensor:
+    """The model's own per-example anomaly score, or its reconstruction error when it has none."""
+    parts = []
+    for i in range(0, x.shape[0], batch_size):
+        xb = x[i : i + batch_size]
+        s = model.anomaly_score(xb)
+        if s is None:
+            if not use_recon:
+                raise ValueError("model defines no anomaly_score and has no reconstruction here")
+            s = ((model.reconstruct(xb) - xb) ** 2).mean(1)
+        if s.shape != (xb.shape[0],):
+            raise ValueError(
+                f"anomaly_score returned shape {tuple(s.shape)} for {xb.shape[0]} inputs"
+            )
+        parts.append(s.double())
+    return torch.cat(parts)
+
+
+def label_free_threshold(calibration_scores, quantile: float) -> float:
+    """The protocol's decision threshold: a quantile of scores on held-out calibration data.
+
+    It takes calibration scores only, so test labels cannot reach it.
+    """
+    import numpy as np
+
+    cal = np.asarray(calibration_scores, dtype=np.float64)
+    if cal.size == 0 or not np.isfinite(cal).all():
+        raise ValueError("calibration scores are empty or not finite")
+    return float(np.quantile(cal, quantile))
+
+
+def anomaly_metrics(threshold: float, test_scores, test_anomalous) -> dict[str, float]:
+    """Precision/recall/F1 at ``threshold``, threshold-free AUROC/AUPRC, and the oracle F1.
+
+    scikit-learn computes every number; the oracle F1 (best over all thresholds, which needs
+    the test labels) is an upper bound and is named so everywhere it is shown.
+    """
+    import numpy as np
+    from sklearn.metrics import (
+        average_precision_score,
+        precision_recall_curve,
+        precision_recall_fscore_support,
+        roc_auc_score,
+    )
+
+    s = np.asarray(test_scores, dtype=np.float64)
+    y = np.asarray(test_anomalous, dtype=bool)
+    if not np.isfinite(s).all():
+        raise ValueError(f"{int((~np.isfinite(s)).sum())} anomaly score(s) are NaN or infinite")
+    pred = s > threshold
+    p, r, f1, _ = precision_recall_fscore_support(y, pred, average="binary", zero_division=0)
+    prec, rec, _ = precision_recall_curve(y, s)
+    denom = prec + rec
+    oracle = float(np.max(np.where(denom > 0, 2 * prec * rec / np.where(denom > 0, denom, 1), 0)))
+    return {
+        "anomaly.f1": float(f1),
+        "anomaly.precision": float(p),
+        "anomaly.recall": float(r),
+        "anomaly.auroc": float(roc_auc_score(y, s)),
+        "anomaly.auprc": float(average_precision_score(y, s)),
+        "anomaly.oracle_f1": oracle,
+        "anomaly.threshold": float(threshold),
+        "anomaly.flagged_fraction": float(pred.mean()),
+    }

@@ -33,6 +33,10 @@ class Capabilities:
         and its likelihood is evaluated on a fixed-seed binarisation of the test set.
     :param stochastic: encode/decode or scores involve sampling.
     :param generative: ``sample`` draws from the model.
+    :param supervised: the model trains with labels (``ctx.labels``): a reference row only,
+        marked as supervised wherever it is shown.
+    :param tasks: the protocol tasks it takes part in; a pure detector (no encode/decode) is
+        ``("anomaly",)`` and is "not applicable" to reconstruction protocols.
     """
 
     inputs: tuple[str, ...] = ("vector",)
@@ -40,6 +44,8 @@ class Capabilities:
     binary: bool = False
     stochastic: bool = False
     generative: bool = False
+    supervised: bool = False
+    tasks: tuple[str, ...] = ("reconstruction", "anomaly")
 
     def __post_init__(self) -> None:
         if self.likelihood not in LIKELIHOOD_KINDS:
@@ -99,6 +105,7 @@ class FitContext:
         generator: torch.Generator,
         binarize: bool,
         progress: Any = None,
+        labels: Tensor | None = None,
     ) -> None:
         self.budget_samples = budget_samples
         self.batch_size = batch_size
@@ -108,6 +115,8 @@ class FitContext:
         self.generator = generator
         self.binarize = binarize
         self.progress = progress
+        #: anomaly labels of the training examples (1 = anomalous), for supervised models only
+        self.labels = labels
         self.step = 0
         self.epoch = 0
         self.samples_seen = 0

@@ -31,8 +31,13 @@ class RichReporter(Reporter):
         if self.quiet:
             return
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=False,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
         )
         self.progress.start()
         self.suite_task = self.progress.add_task("runs", total=total)
@@ -41,8 +46,12 @@ class RichReporter(Reporter):
     def begin(self, req: RunRequest, index: int) -> None:
         self.current = req
         if self.progress:
-            self.progress.reset(self.run_task, total=1, visible=True,
-                                description=f"  {req.model} · {req.dataset} · seed {req.seed}")
+            self.progress.reset(
+                self.run_task,
+                total=1,
+                visible=True,
+                description=f"  {req.model} · {req.dataset} · seed {req.seed}",
+            )
 
     def step(self, done: int, total: int) -> None:
         if self.progress:
@@ -74,9 +83,14 @@ class RichReporter(Reporter):
 
     def summary(self, s: SuiteSummary, results_dir: Path) -> None:
         counts = ", ".join(
-            f"{n} {st}" for st in ("ok", "failed", "diverged", "not-applicable", "timeout")
+            f"{n} {st}"
+            for st in ("ok", "failed", "diverged", "not-applicable", "timeout")
             if (n := s.count(st))
         )
-        skipped = f"; {len(s.skipped)} already recorded (skipped; --force reruns)" if s.skipped else ""
-        self.console.print(f"{len(s.done)} run(s): {counts or 'none'}{skipped}; records in "
-                           f"{results_dir}", highlight=False)
+        skipped = (
+            f"; {len(s.skipped)} already recorded (skipped; --force reruns)" if s.skipped else ""
+        )
+        self.console.print(
+            f"{len(s.done)} run(s): {counts or 'none'}{skipped}; records in {results_dir}",
+            highlight=False,
+        )

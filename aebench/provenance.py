@@ -31,11 +31,17 @@ def git_commit() -> str | None:
     try:
         head = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=True,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=5, check=True,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
@@ -80,12 +86,16 @@ def resolve_device(name: str) -> torch.device:
     try:
         dev = torch.device(name)
     except RuntimeError:
-        raise AebenchError(f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+        raise AebenchError(
+            f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N"
+        ) from None
     if dev.type not in ("cpu", "cuda"):
         raise AebenchError(f"--device {name!r} is not supported; use auto, cpu, cuda or cuda:N")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise AebenchError(f"--device {name}: no CUDA device is available here; use --device cpu")
+            raise AebenchError(
+                f"--device {name}: no CUDA device is available here; use --device cpu"
+            )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise AebenchError(
                 f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) present"

@@ -137,7 +137,9 @@ class Registry:
         ) -> None:
             _check_name("data set", name, origin)
             if name in self.datasets:
-                raise DuplicateError(_duplicate("data set", name, self.datasets[name].origin, origin))
+                raise DuplicateError(
+                    _duplicate("data set", name, self.datasets[name].origin, origin)
+                )
             protos = tuple(protocols)
             if not protos:
                 raise PluginError(f"data set {name!r} from {origin} registers no protocol")

@@ -16,8 +16,18 @@ from typing import Any
 from aebench.metrics import METRICS
 from aebench.stats import mean_ci
 
-#: (metric key, shown in the table) for the reconstruction task; anomaly columns join later.
+#: the columns of each task's leaderboard
 BASE_COLUMNS = ("recon_mse", "nll", "train_samples_per_s", "fit_s", "params")
+ANOMALY_COLUMNS = (
+    "anomaly.f1",
+    "anomaly.precision",
+    "anomaly.recall",
+    "anomaly.auroc",
+    "anomaly.auprc",
+    "anomaly.oracle_f1",
+    "train_samples_per_s",
+    "fit_s",
+)
 
 
 @dataclass
@@ -77,7 +87,9 @@ def _row_name(name: str, config: Any, configs: dict[str, set[str]]) -> str:
     if len(configs[name]) > 1:
         import hashlib
 
-        return f"{name}[{hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:6]}]"
+        return (
+            f"{name}[{hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:6]}]"
+        )
     return name
 
 
@@ -96,7 +108,8 @@ def _board(group: str, dataset: str, recs: list[dict[str, Any]]) -> Board:
     by_model: dict[str, list[dict]] = defaultdict(list)
     for r in recs:
         by_model[_row_name(r["model"]["name"], r["model"].get("config"), configs)].append(r)
-    columns = [_header(k) for k in BASE_COLUMNS]
+    task = recs[0]["protocol"].get("task", "reconstruction")
+    columns = [_header(k) for k in (ANOMALY_COLUMNS if task == "anomaly" else BASE_COLUMNS)]
     rows = [_row(name, rs, columns) for name, rs in sorted(by_model.items())]
     rows.sort(key=lambda r: (r.reference, not r.ok, r.model))
     _mark_best(rows, columns)
@@ -106,7 +119,8 @@ def _board(group: str, dataset: str, recs: list[dict[str, Any]]) -> Board:
 def _row(name: str, rs: list[dict[str, Any]], columns: list[Column]) -> Row:
     ok = [r for r in rs if r["status"] == "ok"]
     first = rs[0]
-    reference = "reference" in first["model"].get("tags", [])
+    caps = first["model"].get("capabilities") or {}
+    reference = "reference" in first["model"].get("tags", []) or bool(caps.get("supervised"))
     if ok:
         status = f"ok {len(ok)}/{len(rs)}"
         others = sorted({f"{r['status']}: {r.get('reason')}" for r in rs if r["status"] != "ok"})
@@ -120,6 +134,8 @@ def _row(name: str, rs: list[dict[str, Any]], columns: list[Column]) -> Row:
         if est.get("headline"):
             like = f"{est['label']} [{est['kind']}]"
     code = (ok[0].get("training") or {}).get("code_size") if ok else None
+    if caps.get("supervised"):
+        name += " (SUPERVISED: trained with labels)"
     row = Row(name, status, reference, code, like, ok=bool(ok))
     for col in columns:
         vals = [r["metrics"].get(col.key) for r in ok]
@@ -152,11 +168,26 @@ def _caption(group: str, recs: list[dict[str, Any]]) -> list[str]:
         + f"; code size {p['code_size']}, budget {p['budget_samples']:,} samples, "
         f"batch {p['batch_size']}.",
     ]
-    counts = f"train {d.get('n_train', '?'):,} (fit {d.get('n_fit', '?'):,} + val " \
-             f"{d.get('n_val', '?'):,}), test {d.get('n_test', '?'):,}"
+    counts = (
+        f"train {d.get('n_train', '?'):,} (fit {d.get('n_fit', '?'):,} + val "
+        f"{d.get('n_val', '?'):,}), test {d.get('n_test', '?'):,}"
+    )
     canon = "canonical" if d.get("canonical") else "NON-CANONICAL"
     note = f" — {d['canonical_note']}" if d.get("canonical_note") else ""
     lines.append(f"Data: {d['name']}, {canon} files{note}; {counts}.")
+    anomaly = next((r["anomaly"] for r in recs if r.get("anomaly")), None)
+    if anomaly:
+        trained = (
+            "normal examples only"
+            if p.get("anomaly_train") == "normal"
+            else "all training examples (contaminated)"
+        )
+        lines.append(
+            f"Anomaly task: trained on {trained}; threshold: {anomaly['threshold_rule']}; "
+            f"test has {anomaly['n_test_anomalous']:,} anomalies of "
+            f"{anomaly['n_test']:,}. The oracle F1 uses test labels: an upper bound, "
+            "not a result."
+        )
     devices = sorted({f"{r['device'].get('name')} ({r['device']['type']})" for r in recs})
     seeds = sorted({r["seed"] for r in recs})
     lines.append(
@@ -167,6 +198,7 @@ def _caption(group: str, recs: list[dict[str, Any]]) -> list[str]:
 
 
 # -- renderers ----------------------------------------------------------------------------------
+
 
 def to_rich(board: Board):
     from rich.table import Table
@@ -189,8 +221,14 @@ def to_rich(board: Board):
         style = "dim" if row.reference else ("red" if not row.ok else None)
         name = row.model + (" (reference)" if row.reference else "")
         status = row.status if row.ok else f"[red]{row.status}[/]"
-        table.add_row(name, str(row.code if row.code is not None else "—"), *cells,
-                      row.likelihood or "—", status, style=style)
+        table.add_row(
+            name,
+            str(row.code if row.code is not None else "—"),
+            *cells,
+            row.likelihood or "—",
+            status,
+            style=style,
+        )
     return table
 
 
@@ -205,8 +243,15 @@ def to_rows(board: Board, bold: tuple[str, str] | None = None) -> tuple[list[str
             t = c.text(col.digits, ci=col.better != "none")
             cells.append(f"{bold[0]}{t}{bold[1]}" if bold and c.best and c.n else t)
         name = row.model + (" (reference)" if row.reference else "")
-        rows.append([name, "—" if row.code is None else str(row.code), *cells,
-                     row.likelihood or "—", row.status])
+        rows.append(
+            [
+                name,
+                "—" if row.code is None else str(row.code),
+                *cells,
+                row.likelihood or "—",
+                row.status,
+            ]
+        )
     return headers, rows
 
 
@@ -228,8 +273,11 @@ def export(board: Board, fmt: str) -> str:
                 line += [cell.mean, cell.half, cell.n]
             w.writerow(line)
         return buf.getvalue()
-    styles = {"markdown": ("pipe", ("**", "**")), "github": ("github", ("**", "**")),
-              "latex": ("latex_raw", ("\\textbf{", "}"))}
+    styles = {
+        "markdown": ("pipe", ("**", "**")),
+        "github": ("github", ("**", "**")),
+        "latex": ("latex_raw", ("\\textbf{", "}")),
+    }
     tablefmt, bold = styles[fmt]
     headers, rows = to_rows(board, bold)
     if fmt == "latex":
@@ -243,6 +291,15 @@ def export(board: Board, fmt: str) -> str:
 
 
 def _latex_escape(s: str) -> str:
-    rep = {"&": r"\&", "%": r"\%", "#": r"\#", "_": r"\_", "±": r"$\pm$", "—": "--",
-           "↓": r"$\downarrow$", "↑": r"$\uparrow$", "~": r"\textasciitilde{}"}
+    rep = {
+        "&": r"\&",
+        "%": r"\%",
+        "#": r"\#",
+        "_": r"\_",
+        "±": r"$\pm$",
+        "—": "--",
+        "↓": r"$\downarrow$",
+        "↑": r"$\uparrow$",
+        "~": r"\textasciitilde{}",
+    }
     return "".join(rep.get(ch, ch) for ch in s)

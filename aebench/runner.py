@@ -75,20 +75,61 @@ def plan(
 
 
 @dataclass
+class View:
+    """One view of a data set on the device: fit / validation / test inputs."""
+
+    fit: Tensor
+    val: Tensor
+    test: Tensor
+
+
+@dataclass
 class Prepared:
-    """A data set's tensors for one protocol, moved to the device once."""
+    """A data set's tensors for one protocol; each view is moved to the device once."""
 
     splits: Splits
-    fit_x: Tensor
-    val_x: Tensor
-    test_x: Tensor
-    test_bin: Tensor | None
+    protocol: Protocol
+    device: torch.device
+    fit_idx: Tensor
+    val_idx: Tensor
     provenance: dict[str, Any]
+    _views: dict[tuple[str, bool], View] = field(default_factory=dict)
+
+    def view(self, kind: str, binarized_eval: bool = False) -> View:
+        """``kind``'s tensors; with ``binarized_eval`` the validation and test inputs are one
+        fixed-seed Bernoulli draw (what binary models are evaluated on)."""
+        key = (kind, binarized_eval)
+        if key not in self._views:
+            if kind == "tokens":
+                train, test = self.splits.extras["train_tokens"], self.splits.extras["test_tokens"]
+            else:
+                train, test = self.splits.train_x, self.splits.test_x
+            val = train[self.val_idx]
+            if binarized_eval:
+                g = torch.Generator().manual_seed(self.protocol.test_binarization_seed)
+                test = torch.bernoulli(test, generator=g)
+                val = torch.bernoulli(val, generator=g)
+            self._views[key] = View(
+                train[self.fit_idx].to(self.device), val.to(self.device), test.to(self.device)
+            )
+        return self._views[key]
+
+    def mask(self, name: str) -> tuple[Tensor, Tensor, Tensor]:
+        """(fit, validation, test) boolean masks: "normal" over train splits, anomalous on test."""
+        a = self.splits.anomaly
+        if a is None:
+            raise AebenchError(f"data set offers no anomaly task for protocol {self.protocol.key}")
+        return a.train_normal[self.fit_idx], a.train_normal[self.val_idx], a.test_anomalous
 
 
 class DataCache:
     def __init__(self, registry: Registry, data_dir: Path, download: bool, device: torch.device):
-        self.registry, self.data_dir, self.download, self.device = registry, data_dir, download, device
+        self.registry, self.data_dir, self.download, self.device = (
+            registry,
+            data_dir,
+            download,
+            device,
+        )
         self._cache: dict[tuple[str, str], Prepared] = {}
 
     def get(self, dataset: str, protocol: Protocol) -> Prepared:
@@ -104,20 +145,13 @@ def prepare(splits: Splits, protocol: Protocol, device: torch.device) -> Prepare
     fit_idx, val_idx = carve_validation(
         splits.train_x.shape[0], protocol.val_fraction, protocol.split_seed
     )
-    test_bin = None
-    if protocol.binarization == "dynamic":
-        g = torch.Generator().manual_seed(protocol.test_binarization_seed)
-        test_bin = torch.bernoulli(splits.test_x, generator=g).to(device)
     prov = dict(splits.provenance)
     prov.update(n_fit=len(fit_idx), n_val=len(val_idx))
-    return Prepared(
-        splits=splits,
-        fit_x=splits.train_x[fit_idx].to(device),
-        val_x=splits.train_x[val_idx].to(device),
-        test_x=splits.test_x.to(device),
-        test_bin=test_bin,
-        provenance=prov,
-    )
+    if protocol.task == "anomaly" and splits.anomaly is None:
+        raise AebenchError(
+            f"protocol {protocol.key} is an anomaly task but the data set defines no anomalies"
+        )
+    return Prepared(splits, protocol, device, fit_idx, val_idx, prov)
 
 
 def choose_view(model_inputs: tuple[str, ...], offered: frozenset[str]) -> str | None:
@@ -188,6 +222,10 @@ def run_one(
     record["dataset"].update(prepared.provenance)
     caps = entry.capabilities
     view = choose_view(caps.inputs, prepared.splits.kinds)
+    if proto.task not in caps.tasks:
+        record["status"] = "not-applicable"
+        record["reason"] = f"{req.model} takes part in {'/'.join(caps.tasks)} protocols only"
+        return _finish(record)
     if view is None:
         record["status"] = "not-applicable"
         record["reason"] = (
@@ -219,48 +257,97 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
     binary = caps.binary and proto.binarization == "dynamic"
     splits = prepared.splits
     spec = DataSpec(
-        dim=splits.dim, shape=tuple(splits.shape), kind=view, hidden_size=proto.hidden_size,
-        binary=binary, vocab_size=splits.extras.get("vocab_size"),
+        dim=splits.dim,
+        shape=tuple(splits.shape),
+        kind=view,
+        hidden_size=proto.hidden_size,
+        binary=binary,
+        vocab_size=splits.extras.get("vocab_size"),
     )
+    data = prepared.view(view)
+    anomaly = proto.task == "anomaly"
+    train_x, labels = data.fit, None
+    if anomaly:
+        fit_normal, _, _ = prepared.mask("normal")
+        if caps.supervised:  # reference rows trained with labels see every training example
+            labels = (~fit_normal).long().to(device)
+        elif proto.anomaly_train == "normal":
+            train_x = data.fit[fit_normal.to(device)]
     model: Model = entry.factory(spec, proto.code_size, config)
     model.to(device)
     gen = torch.Generator(device=device).manual_seed(req.seed)
     ctx = FitContext(
-        budget_samples=proto.budget_samples, batch_size=proto.batch_size,
-        lr=getattr(config, "lr", None) or proto.lr, optimizer=proto.optimizer,
-        device=device, generator=gen, binarize=binary, progress=progress,
+        budget_samples=proto.budget_samples,
+        batch_size=proto.batch_size,
+        lr=getattr(config, "lr", None) or proto.lr,
+        optimizer=proto.optimizer,
+        device=device,
+        generator=gen,
+        binarize=binary,
+        progress=progress,
+        labels=labels,
     )
     record["training"] = {
         "binarization": "dynamic (Bernoulli per epoch)" if binary else "none",
         "test_binarization": f"fixed, seed {proto.test_binarization_seed}" if binary else "none",
-        "lr": ctx.lr, "optimizer": proto.optimizer, "view": view,
+        "lr": ctx.lr,
+        "optimizer": proto.optimizer,
+        "view": view,
         "code_size": getattr(model, "code_size", proto.code_size),
+        "n_train": int(train_x.shape[0]),
+        "supervised": caps.supervised,
     }
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     M._sync(device)
     t0 = time.perf_counter()
-    model.fit(prepared.fit_x, ctx)
+    model.fit(train_x, ctx)
     M._sync(device)
     fit_s = time.perf_counter() - t0
     record["training"].update(
-        samples_seen=ctx.samples_seen, steps=ctx.step, epochs=ctx.epoch,
+        samples_seen=ctx.samples_seen,
+        steps=ctx.step,
+        epochs=ctx.epoch,
         loss_curve=ctx.epoch_losses,
     )
     eval_gen = torch.Generator(device=device).manual_seed(10_000 + req.seed)
     ectx = EvalContext(
-        generator=eval_gen, device=device, batch_size=proto.eval_batch_size,
-        iwae_k=proto.iwae_k, iwae_examples=proto.iwae_examples, ais_chains=proto.ais_chains,
-        ais_betas=proto.ais_betas, ais_runs=proto.ais_runs, train_x=prepared.fit_x,
+        generator=eval_gen,
+        device=device,
+        batch_size=proto.eval_batch_size,
+        iwae_k=proto.iwae_k,
+        iwae_examples=proto.iwae_examples,
+        ais_chains=proto.ais_chains,
+        ais_betas=proto.ais_betas,
+        ais_runs=proto.ais_runs,
+        train_x=train_x,
     )
     t1 = time.perf_counter()
-    test_eval = prepared.test_bin if binary else prepared.test_x
-    result = M.evaluate(model, prepared.test_x, test_eval, ectx)
-    M._sync(device)
+    has_recon = view != "tokens" and "reconstruction" in caps.tasks
+    evald = prepared.view(view, binarized_eval=True) if binary else data
+    result = M.evaluate(model, data.test, evald.test, ectx, reconstruction=has_recon)
     metrics = result["metrics"]
-    metrics["val_recon_mse"] = float(
-        M.reconstruction_errors(model, prepared.val_x, proto.eval_batch_size).double().mean()
-    ) if prepared.val_x.shape[0] else None
+    if has_recon and data.val.shape[0]:
+        metrics["val_recon_mse"] = float(
+            M.reconstruction_errors(model, data.val, proto.eval_batch_size).double().mean()
+        )
+    if anomaly:
+        _, val_normal, test_anomalous = prepared.mask("normal")
+        cal = evald.val if proto.anomaly_train == "all" else evald.val[val_normal.to(device)]
+        cal_scores = M.anomaly_scores(model, cal, proto.eval_batch_size, has_recon)
+        test_scores = M.anomaly_scores(model, evald.test, proto.eval_batch_size, has_recon)
+        threshold = M.label_free_threshold(cal_scores.cpu().numpy(), proto.threshold_quantile)
+        metrics.update(
+            M.anomaly_metrics(threshold, test_scores.cpu().numpy(), test_anomalous.numpy())
+        )
+        record["anomaly"] = {
+            "threshold_rule": threshold_rule(proto),
+            "n_calibration": int(cal.shape[0]),
+            "n_test_anomalous": int(test_anomalous.sum()),
+            "n_test": int(test_anomalous.numel()),
+            "score": "model's anomaly_score" if _has_own_score(model) else "reconstruction MSE",
+        }
+    M._sync(device)
     metrics.update(
         fit_s=fit_s,
         eval_s=time.perf_counter() - t1,
@@ -277,6 +364,22 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
     record["likelihood"] = result["likelihood"]
     record["model"]["parameters"] = model.parameter_count()
     record["status"] = "ok"
+
+
+def _has_own_score(model: Model) -> bool:
+    return type(model).anomaly_score is not Model.anomaly_score
+
+
+def threshold_rule(proto: Protocol) -> str:
+    where = (
+        "held-out normal training examples"
+        if proto.anomaly_train == "normal"
+        else "held-out training examples (unlabelled, contaminated)"
+    )
+    return (
+        f"flag score > the {proto.threshold_quantile:.0%} quantile of scores on {where} "
+        "(no test labels)"
+    )
 
 
 @dataclass

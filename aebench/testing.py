@@ -24,9 +24,21 @@ from aebench.model import LIKELIHOOD_KINDS, DataSpec, EvalContext, FitContext
 from aebench.plugins import load_registry
 
 TOY = Protocol(
-    name="toy", version=1, dataset="toy", code_size=4, hidden_size=16, budget_samples=512,
-    batch_size=32, seeds=(0,), iwae_k=8, iwae_examples=None, ais_chains=8, ais_betas=50,
-    ais_runs=2, eval_batch_size=64, description="contract-suite toy protocol",
+    name="toy",
+    version=1,
+    dataset="toy",
+    code_size=4,
+    hidden_size=16,
+    budget_samples=512,
+    batch_size=32,
+    seeds=(0,),
+    iwae_k=8,
+    iwae_examples=None,
+    ais_chains=8,
+    ais_betas=50,
+    ais_runs=2,
+    eval_batch_size=64,
+    description="contract-suite toy protocol",
 )
 
 
@@ -40,11 +52,19 @@ def toy_splits(n_train: int = 96, n_test: int = 48, side: int = 8, seed: int = 0
     x = torch.exp(-d2 / 3.0).reshape(n, -1).clamp(0, 1).float()
     y = (centres[:, 0] > side / 2).long()
     return Splits(
-        train_x=x[:n_train], test_x=x[n_train:], shape=(1, side, side),
+        train_x=x[:n_train],
+        test_x=x[n_train:],
+        shape=(1, side, side),
         kinds=frozenset({"vector", "image", "sequence"}),
-        provenance={"source": "synthetic", "files": {}, "n_train": n_train, "n_test": n_test,
-                    "canonical": True},
-        train_y=y[:n_train], test_y=y[n_train:],
+        provenance={
+            "source": "synthetic",
+            "files": {},
+            "n_train": n_train,
+            "n_test": n_test,
+            "canonical": True,
+        },
+        train_y=y[:n_train],
+        test_y=y[n_train:],
         anomaly=AnomalyTask("label 1 is anomalous", y[:n_train] == 0, y[n_train:] == 1),
     )
 
@@ -72,8 +92,13 @@ def _spec(model_entry, splits: Splits) -> DataSpec | None:
     view = next((k for k in model_entry.capabilities.inputs if k in splits.kinds), None)
     if view is None:
         return None
-    return DataSpec(dim=splits.dim, shape=splits.shape, kind=view, hidden_size=TOY.hidden_size,
-                    binary=model_entry.capabilities.binary)
+    return DataSpec(
+        dim=splits.dim,
+        shape=splits.shape,
+        kind=view,
+        hidden_size=TOY.hidden_size,
+        binary=model_entry.capabilities.binary,
+    )
 
 
 def _fit(name: str, seed: int = 0, splits: Splits | None = None):
@@ -84,19 +109,32 @@ def _fit(name: str, seed: int = 0, splits: Splits | None = None):
         pytest.skip(f"{name} accepts none of the toy data's views")
     torch.manual_seed(seed)
     model = entry.factory(spec, TOY.code_size, entry.make_config(tiny=True))
-    ctx = FitContext(budget_samples=TOY.budget_samples, batch_size=TOY.batch_size, lr=TOY.lr,
-                     optimizer="adam", device=torch.device("cpu"),
-                     generator=torch.Generator().manual_seed(seed), binarize=spec.binary)
+    ctx = FitContext(
+        budget_samples=TOY.budget_samples,
+        batch_size=TOY.batch_size,
+        lr=TOY.lr,
+        optimizer="adam",
+        device=torch.device("cpu"),
+        generator=torch.Generator().manual_seed(seed),
+        binarize=spec.binary,
+    )
     model.fit(splits.train_x, ctx)
     model.eval()
     return model, splits, ctx
 
 
 def _ectx(seed: int = 0, train_x=None) -> EvalContext:
-    return EvalContext(generator=torch.Generator().manual_seed(seed), device=torch.device("cpu"),
-                       batch_size=64, iwae_k=TOY.iwae_k, iwae_examples=None,
-                       ais_chains=TOY.ais_chains, ais_betas=TOY.ais_betas,
-                       ais_runs=TOY.ais_runs, train_x=train_x)
+    return EvalContext(
+        generator=torch.Generator().manual_seed(seed),
+        device=torch.device("cpu"),
+        batch_size=64,
+        iwae_k=TOY.iwae_k,
+        iwae_examples=None,
+        ais_chains=TOY.ais_chains,
+        ais_betas=TOY.ais_betas,
+        ais_runs=TOY.ais_runs,
+        train_x=train_x,
+    )
 
 
 @pytest.mark.parametrize("name", MODELS)

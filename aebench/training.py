@@ -7,7 +7,9 @@ from torch import Tensor
 from aebench.model import FitContext, TorchModel
 
 
-def gradient_fit(model: TorchModel, train: Tensor, ctx: FitContext, lr: float | None = None) -> None:
+def gradient_fit(
+    model: TorchModel, train: Tensor, ctx: FitContext, lr: float | None = None
+) -> None:
     """Minimise ``model.loss`` with the protocol's optimiser until the budget is spent.
 
     No host syncs in the step: the loss is logged on the device and checked once per epoch.

@@ -14,8 +14,13 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
-def make_distribution(site: Path, dist: str, modules: dict[str, str],
-                      entry_points: dict[str, str], version: str = "1.0") -> Path:
+def make_distribution(
+    site: Path,
+    dist: str,
+    modules: dict[str, str],
+    entry_points: dict[str, str],
+    version: str = "1.0",
+) -> Path:
     """Write an installed distribution (dist-info + modules) into ``site``.
 
     importlib.metadata finds it like any pip-installed package once ``site`` is on sys.path.
@@ -44,11 +49,16 @@ def fake_site(tmp_path, monkeypatch):
     return site
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-            timeout: float = 600) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """``aebench ARGS`` in a subprocess, as a user would run it."""
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "aebench.cli", *args], capture_output=True, text=True,
-        env=full_env, cwd=cwd or REPO, timeout=timeout,
+        [sys.executable, "-m", "aebench.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd or REPO,
+        timeout=timeout,
     )

@@ -74,8 +74,9 @@ def _metrics(results_dir):
     out = {}
     for p in sorted(results_dir.rglob("*.json")):
         rec = json.loads(p.read_text())
-        out[rec["run_id"]] = {k: v for k, v in rec["metrics"].items()
-                              if not k.endswith(("_s", "per_s", "rss_mb"))}
+        out[rec["run_id"]] = {
+            k: v for k, v in rec["metrics"].items() if not k.endswith(("_s", "per_s", "rss_mb"))
+        }
     return out
 
 
@@ -89,8 +90,18 @@ def test_run_show_export_resume_and_determinism(tmp_path):
     first = _metrics(rd)
     assert len(first) == 4
     rec = json.loads(next(rd.rglob("pca/seed-0.json")).read_text())
-    for key in ("protocol", "model", "dataset", "software", "device", "seed", "started",
-                "finished", "metrics", "training"):
+    for key in (
+        "protocol",
+        "model",
+        "dataset",
+        "software",
+        "device",
+        "seed",
+        "started",
+        "finished",
+        "metrics",
+        "training",
+    ):
         assert key in rec
     assert rec["protocol"]["key"] == "digits-v1"
     assert rec["software"]["torch"] and rec["dataset"]["files"]
@@ -106,8 +117,12 @@ def test_run_show_export_resume_and_determinism(tmp_path):
     assert res.returncode == 0 and "pca" in res.stdout and "ok 2/2" in res.stdout
     # export in every format
     out = tmp_path / "tables"
-    for fmt, ext, marker in (("markdown", "md", "|"), ("github", "md", "|"),
-                             ("latex", "tex", "\\begin{tabular}"), ("csv", "csv", "recon_mse_mean")):
+    for fmt, ext, marker in (
+        ("markdown", "md", "|"),
+        ("github", "md", "|"),
+        ("latex", "tex", "\\begin{tabular}"),
+        ("csv", "csv", "recon_mse_mean"),
+    ):
         res = run_cli("export", "--results-dir", str(rd), "--format", fmt, "--out-dir", str(out))
         assert res.returncode == 0, res.stderr
         text = (out / f"digits-v1_digits.{ext}").read_text()
@@ -116,8 +131,9 @@ def test_run_show_export_resume_and_determinism(tmp_path):
 
 def test_budget_override_is_a_separate_variant(tmp_path):
     rd = tmp_path / "records"
-    res = run_cli("run", "-m", "pca", "--seeds", "0", "--budget", "1000", "--results-dir",
-                  str(rd), "--quiet")
+    res = run_cli(
+        "run", "-m", "pca", "--seeds", "0", "--budget", "1000", "--results-dir", str(rd), "--quiet"
+    )
     assert res.returncode == 0, res.stderr
     (group,) = [p.name for p in rd.iterdir()]
     assert group.startswith("digits-v1~")
@@ -127,8 +143,21 @@ def test_budget_override_is_a_separate_variant(tmp_path):
 @pytest.mark.skipif(not (SHARED_DATA / "mnist").exists(), reason="../shared/data/mnist absent")
 def test_pca_on_shared_mnist_marks_train_split_non_canonical(tmp_path):
     rd = tmp_path / "records"
-    res = run_cli("run", "-d", "mnist", "-m", "pca", "--seeds", "0", "--data-dir",
-                  str(SHARED_DATA), "--no-download", "--results-dir", str(rd), "--quiet")
+    res = run_cli(
+        "run",
+        "-d",
+        "mnist",
+        "-m",
+        "pca",
+        "--seeds",
+        "0",
+        "--data-dir",
+        str(SHARED_DATA),
+        "--no-download",
+        "--results-dir",
+        str(rd),
+        "--quiet",
+    )
     assert res.returncode == 0, res.stderr
     assert "NON-CANONICAL" in res.stdout and "10,000 of 60,000" in res.stdout
     rec = json.loads(next(rd.rglob("pca/seed-0.json")).read_text())

@@ -15,8 +15,15 @@ from aebench_plugins.models.pca import PCA, PCAConfig
 def _fit(x: np.ndarray, k: int) -> PCA:
     spec = DataSpec(dim=x.shape[1], shape=(x.shape[1],), kind="vector")
     model = PCA(spec, k, PCAConfig())
-    ctx = FitContext(budget_samples=1, batch_size=1, lr=0.0, optimizer="adam",
-                     device=torch.device("cpu"), generator=torch.Generator(), binarize=False)
+    ctx = FitContext(
+        budget_samples=1,
+        batch_size=1,
+        lr=0.0,
+        optimizer="adam",
+        device=torch.device("cpu"),
+        generator=torch.Generator(),
+        binarize=False,
+    )
     model.fit(torch.from_numpy(x).float(), ctx)
     return model
 

@@ -67,16 +67,23 @@ class Plugin:
     @staticmethod
     @hookimpl
     def aebench_register_models(register):
-        for name, cls in [("good", _Linear), ("raises", Raises), ("nan", NaNLoss),
-                          ("tokens", TokensOnly), ("shape", WrongShape), ("interrupt", Interrupt)]:
+        for name, cls in [
+            ("good", _Linear),
+            ("raises", Raises),
+            ("nan", NaNLoss),
+            ("tokens", TokensOnly),
+            ("shape", WrongShape),
+            ("interrupt", Interrupt),
+        ]:
             register(name, cls, config=Cfg)
 
 
 @pytest.fixture
 def registry():
-    return load_registry(disabled={"pca", "mean", "rbm", "vae", "sparse_ae", "denoising_ae",
-                                   "conv_ae", "lstm_ae"},
-                         extra_plugins=[("toy", ToyPlugin), ("faulty", Plugin)])
+    return load_registry(
+        disabled={"pca", "mean", "rbm", "vae", "sparse_ae", "denoising_ae", "conv_ae", "lstm_ae"},
+        extra_plugins=[("toy", ToyPlugin), ("faulty", Plugin)],
+    )
 
 
 def _suite(registry, models, tmp_path, **kw):
@@ -108,11 +115,16 @@ def test_failed_runs_are_retried_complete_ones_are_not(registry, tmp_path):
     assert [r.model for r in again.skipped] == ["good"]
 
 
-def test_interrupt_keeps_finished_records_and_writes_nothing_for_the_current_run(registry, tmp_path):
+def test_interrupt_keeps_finished_records_and_writes_nothing_for_the_current_run(
+    registry, tmp_path
+):
     with pytest.raises(KeyboardInterrupt):
         _suite(registry, ["good", "interrupt"], tmp_path)
-    files = sorted(p.relative_to(tmp_path / "rec").as_posix() for p in (tmp_path / "rec").rglob("*")
-                   if p.is_file())
+    files = sorted(
+        p.relative_to(tmp_path / "rec").as_posix()
+        for p in (tmp_path / "rec").rglob("*")
+        if p.is_file()
+    )
     assert files == ["toy-v1/toy/good/seed-0.json"]
 
 

@@ -41,28 +41,72 @@ def test_readme_plugin_installs_and_runs_in_a_fresh_venv(tmp_path):
     py = venv / "bin" / "python"
     # The throwaway venv sees this environment's packages (aebench, torch) but installs the
     # plugin into its own site-packages, as a user would next to an existing aebench.
-    site_dir = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                              capture_output=True, text=True, check=True).stdout.strip()
+    site_dir = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     parent_site = sysconfig.get_paths()["purelib"]
     Path(site_dir, "_parent_env.pth").write_text(f"import site; site.addsitedir({parent_site!r})\n")
     # Build a real wheel (with this environment's setuptools: no network), then install it.
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "--no-index", "-w", str(wheels), str(pkg)], check=True, capture_output=True,
-                   timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(wheels),
+            str(pkg),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     (wheel,) = wheels.glob("aebench_linear-0.1.0-*.whl")
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     assert list(Path(site_dir).glob("aebench_linear-0.1.0.dist-info"))
-    res = subprocess.run([str(py), "-m", "aebench.cli", "list"], capture_output=True, text=True,
-                         env={"COLUMNS": "200", "PATH": ""}, timeout=300)
+    res = subprocess.run(
+        [str(py), "-m", "aebench.cli", "list"],
+        capture_output=True,
+        text=True,
+        env={"COLUMNS": "200", "PATH": ""},
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     assert "linear-ae" in res.stdout and "aebench-linear" in res.stdout
     out = tmp_path / "records"
     res = subprocess.run(
-        [str(py), "-m", "aebench.cli", "run", "-m", "linear-ae", "--seeds", "0", "--budget", "5000",
-         "--results-dir", str(out), "--quiet"],
-        capture_output=True, text=True, env={"COLUMNS": "200", "PATH": ""}, timeout=300,
+        [
+            str(py),
+            "-m",
+            "aebench.cli",
+            "run",
+            "-m",
+            "linear-ae",
+            "--seeds",
+            "0",
+            "--budget",
+            "5000",
+            "--results-dir",
+            str(out),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        env={"COLUMNS": "200", "PATH": ""},
+        timeout=300,
     )
     assert res.returncode == 0, res.stderr
     assert "linear-ae" in res.stdout and "ok 1/1" in res.stdout

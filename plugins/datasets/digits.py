@@ -7,6 +7,7 @@ official split, so the protocol defines one: stratified 70/30 with the protocol'
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -35,6 +36,17 @@ DIGITS_V1 = Protocol(
 )
 
 
+#: Novelty detection on the offline data: digit 0 is the anomaly; train on the other digits.
+DIGITS_NOVELTY_V1 = dataclasses.replace(
+    DIGITS_V1,
+    name="digits-novelty",
+    task="anomaly",
+    anomaly_train="normal",
+    threshold_quantile=0.95,
+    description="sklearn 8x8 digits novelty: train on digits 1-9, digit 0 is the anomaly",
+)
+
+
 class Digits(Dataset):
     """scikit-learn's 8×8 digits (offline, real data)."""
 
@@ -47,7 +59,10 @@ class Digits(Dataset):
         x = (bunch.data / 16.0).astype(np.float32)
         y = bunch.target.astype(np.int64)
         x_tr, x_te, y_tr, y_te = train_test_split(
-            x, y, test_size=protocol.params["test_fraction"], stratify=y,
+            x,
+            y,
+            test_size=protocol.params["test_fraction"],
+            stratify=y,
             random_state=protocol.split_seed,
         )
         source = Path(sklearn.__file__).parent / "datasets" / "data" / "digits.csv.gz"
@@ -82,4 +97,4 @@ class Digits(Dataset):
 
 @hookimpl
 def aebench_register_datasets(register):
-    register("digits", Digits, protocols=[DIGITS_V1], default=True)
+    register("digits", Digits, protocols=[DIGITS_V1, DIGITS_NOVELTY_V1], default=True)

@@ -94,8 +94,12 @@ class PCA(Model):
         return self.spec.dim * (self.k + 1)
 
     def state_dict(self) -> dict[str, Tensor]:
-        return {"mean": self.mean, "components": self.components, "eigvals": self.eigvals,
-                "noise_var": torch.tensor(self.noise_var)}
+        return {
+            "mean": self.mean,
+            "components": self.components,
+            "eigvals": self.eigvals,
+            "noise_var": torch.tensor(self.noise_var),
+        }
 
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
         self.mean, self.components = state["mean"], state["components"]
