@@ -69,6 +69,9 @@ def toy_splits(n_train: int = 96, n_test: int = 48, side: int = 8, seed: int = 0
     )
 
 
+TOY_ANOMALY = dataclasses.replace(TOY, name="toy-anomaly", task="anomaly", threshold_quantile=0.9)
+
+
 class ToyDataset(Dataset):
     """Synthetic blobs (contract tests)."""
 
@@ -80,7 +83,7 @@ class ToyPlugin:
     @staticmethod
     @hookimpl
     def aebench_register_datasets(register):
-        register("toy", ToyDataset, protocols=[TOY])
+        register("toy", ToyDataset, protocols=[TOY, TOY_ANOMALY])
 
 
 _REGISTRY = load_registry(extra_plugins=[("toy", ToyPlugin)])
@@ -233,11 +236,12 @@ def test_model_optional_methods(name):
         assert not isinstance(v, float) or math.isfinite(v)
 
 
+@pytest.mark.parametrize("protocol", ["toy", "toy-anomaly"])
 @pytest.mark.parametrize("name", MODELS)
-def test_model_runs_through_the_harness(name, tmp_path):
+def test_model_runs_through_the_harness(name, protocol, tmp_path):
     from aebench import runner, storage
 
-    reqs = runner.plan(_REGISTRY, [name], ["toy"], config_overrides=None)
+    reqs = runner.plan(_REGISTRY, [name], ["toy"], protocol=protocol)
     data = runner.DataCache(_REGISTRY, tmp_path, False, torch.device("cpu"))
     # the contract uses tiny configs; the toy protocol's budget keeps it to seconds
     tiny = _REGISTRY.model(name).make_config(tiny=True)
@@ -247,8 +251,10 @@ def test_model_runs_through_the_harness(name, tmp_path):
     assert record["status"] in ("ok", "not-applicable"), record.get("reason")
     storage.write_record(req.path(tmp_path), record)
     assert storage.read_record(req.path(tmp_path))["status"] == record["status"]
-    if record["status"] == "ok":
+    if record["status"] == "ok" and protocol == "toy":
         assert math.isfinite(record["metrics"]["recon_mse"])
+    if record["status"] == "ok" and protocol == "toy-anomaly":
+        assert 0.0 <= record["metrics"]["anomaly.auroc"] <= 1.0
 
 
 def _data_dir() -> Path | None:
