@@ -64,6 +64,7 @@ class Row:
     likelihood: str
     cells: dict[str, Cell] = field(default_factory=dict)
     ok: bool = True
+    display: str = ""
 
 
 @dataclass
@@ -74,6 +75,8 @@ class Board:
     caption: list[str]
     columns: list[Column]
     rows: list[Row]
+    #: the likelihood kind column belongs to reconstruction boards only
+    show_likelihood: bool = True
 
 
 def _header(key: str) -> Column:
@@ -113,7 +116,15 @@ def _board(group: str, dataset: str, recs: list[dict[str, Any]]) -> Board:
     rows = [_row(name, rs, columns) for name, rs in sorted(by_model.items())]
     rows.sort(key=lambda r: (r.reference, not r.ok, r.model))
     _mark_best(rows, columns)
-    return Board(group, dataset, f"{dataset} · {group}", _caption(group, recs), columns, rows)
+    return Board(
+        group,
+        dataset,
+        f"{dataset} · {group}",
+        _caption(group, recs),
+        columns,
+        rows,
+        show_likelihood=task != "anomaly",
+    )
 
 
 def _row(name: str, rs: list[dict[str, Any]], columns: list[Column]) -> Row:
@@ -134,9 +145,12 @@ def _row(name: str, rs: list[dict[str, Any]], columns: list[Column]) -> Row:
         if est.get("headline"):
             like = f"{est['label']} [{est['kind']}]"
     code = (ok[0].get("training") or {}).get("code_size") if ok else None
+    display = name
     if caps.get("supervised"):
-        name += " (SUPERVISED: trained with labels)"
-    row = Row(name, status, reference, code, like, ok=bool(ok))
+        display += " (SUPERVISED: trained with labels)"
+    elif reference:
+        display += " (reference)"
+    row = Row(name, status, reference, code, like, ok=bool(ok), display=display)
     for col in columns:
         vals = [r["metrics"].get(col.key) for r in ok]
         vals = [v for v in vals if isinstance(v, (int, float))]
@@ -208,7 +222,8 @@ def to_rich(board: Board):
     table.add_column("code", justify="right")
     for col in board.columns:
         table.add_column(col.header, justify="right")
-    table.add_column("likelihood")
+    if board.show_likelihood:
+        table.add_column("likelihood")
     table.add_column("status")
     for i, row in enumerate(board.rows):
         if row.reference and (i == 0 or not board.rows[i - 1].reference):
@@ -219,13 +234,14 @@ def to_rich(board: Board):
             txt = c.text(col.digits, ci=col.better != "none")
             cells.append(f"[bold green]{txt}[/]" if c.best else txt)
         style = "dim" if row.reference else ("red" if not row.ok else None)
-        name = row.model + (" (reference)" if row.reference else "")
+        name = row.display
         status = row.status if row.ok else f"[red]{row.status}[/]"
+        like = [row.likelihood or "—"] if board.show_likelihood else []
         table.add_row(
             name,
             str(row.code if row.code is not None else "—"),
             *cells,
-            row.likelihood or "—",
+            *like,
             status,
             style=style,
         )
@@ -234,7 +250,7 @@ def to_rich(board: Board):
 
 def to_rows(board: Board, bold: tuple[str, str] | None = None) -> tuple[list[str], list[list[str]]]:
     headers = ["model", "code"] + [c.header.replace("\n", " ") for c in board.columns]
-    headers += ["likelihood", "status"]
+    headers += (["likelihood"] if board.show_likelihood else []) + ["status"]
     rows = []
     for row in board.rows:
         cells = []
@@ -242,13 +258,13 @@ def to_rows(board: Board, bold: tuple[str, str] | None = None) -> tuple[list[str
             c = row.cells[col.key]
             t = c.text(col.digits, ci=col.better != "none")
             cells.append(f"{bold[0]}{t}{bold[1]}" if bold and c.best and c.n else t)
-        name = row.model + (" (reference)" if row.reference else "")
+        name = row.display
         rows.append(
             [
                 name,
                 "—" if row.code is None else str(row.code),
                 *cells,
-                row.likelihood or "—",
+                *([row.likelihood or "—"] if board.show_likelihood else []),
                 row.status,
             ]
         )
