@@ -8,6 +8,7 @@ every metric) belongs to the harness.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -121,6 +122,8 @@ class FitContext:
         self.epoch = 0
         self.samples_seen = 0
         self.epoch_losses: list[float] = []
+        #: (samples seen, perf_counter) at each epoch's end, taken right after a host sync
+        self.epoch_marks: list[tuple[int, float]] = []
         self._losses: Tensor | None = None
         self._logged = False
         self._checked = 0
@@ -165,7 +168,15 @@ class FitContext:
             first = int(bad.nonzero()[0, 0]) + self._checked
             raise Diverged(step=first, value=float(seg[first - self._checked]))
         self.epoch_losses.append(float(seg.mean()))
+        self.epoch_marks.append((self.samples_seen, time.perf_counter()))
         self._checked = self.step
+
+    def steady_throughput(self) -> float | None:
+        """Training samples/s after the first epoch (warm-up excluded); None if < 2 epochs."""
+        if len(self.epoch_marks) < 2:
+            return None
+        (s0, t0), (s1, t1) = self.epoch_marks[0], self.epoch_marks[-1]
+        return (s1 - s0) / (t1 - t0) if t1 > t0 else None
 
     def make_optimizer(self, params: Iterator[nn.Parameter], lr: float | None = None):
         """The protocol's optimiser over ``params`` (``lr`` overrides the protocol's default)."""
