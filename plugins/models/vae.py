@@ -15,10 +15,12 @@ Decoders (``VAEConfig.decoder``):
 - ``"gaussian"``: the output is the mean (linear, as in the notes), ``p(x|z) = N(mean, diag σ²)``
   with σ² either ``"learned"`` (one free variance per pixel, independent of z, kept above
   ``min_variance`` so pixels that never vary cannot drive the density to infinity) or
-  ``"fixed"`` (``variance``). It is for continuous data; its likelihoods are densities, not
-  comparable with discrete ones. ``capabilities`` is a class attribute and advertises the
-  Bernoulli decoder (``binary=True``, ``likelihood="bound"``); :meth:`VAE.capabilities_for`
-  gives the honest flags for a config, for a harness that asks per config.
+  ``"fixed"`` (``variance``). The notes' decoder has a z-dependent log σ² head instead; a
+  variance shared across z is the stabler usual choice, and a floor is needed either way. It
+  is for continuous data: its likelihoods are densities, not comparable with discrete ones.
+  ``capabilities`` is a class attribute and advertises the Bernoulli decoder (``binary=True``,
+  ``likelihood="bound"``); :meth:`VAE.capabilities_for` gives the honest flags per config,
+  for a harness that asks per config.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aebench import Capabilities, DataSpec, FitContext, LikelihoodEstimate, TorchModel, hookimpl
+from aebench.model import EvalContext
 from aebench.nn import mlp
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -45,7 +48,7 @@ class VAEConfig:
     variance: float = 1.0
     min_variance: float = 1e-3
     #: ε draws per example for ``anomaly_score``'s -ELBO (fixed seed, so scores are repeatable)
-    score_samples: int = 16
+    score_samples: int = 8
     #: decoder rows (examples × importance samples) evaluated at once by the estimators
     eval_rows: int = 16384
 
@@ -99,6 +102,7 @@ class VAE(TorchModel):
             else:
                 self.register_buffer("fixed_logvar", torch.full((d,), math.log(config.variance)))
         self._noise: torch.Generator | None = None  # the run's generator, set by fit
+        self._fitted = False
 
     # -- the parts ------------------------------------------------------------------------------
     def _posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -107,13 +111,18 @@ class VAE(TorchModel):
 
     def _decoder_logvar(self) -> Tensor:
         if self.raw_var is not None:
-            return torch.logaddexp(self.raw_var, self.raw_var.new_tensor(self.config.min_variance).log())
+            floor = math.log(self.config.min_variance)
+            return torch.logaddexp(self.raw_var, torch.full_like(self.raw_var, floor))
         return self.fixed_logvar
 
     def _nll_x_given_z(self, out: Tensor, x: Tensor) -> Tensor:
         """-log p(x|z) per row, summed over features; ``out`` is the decoder's raw output."""
         if self.bernoulli:
-            return F.binary_cross_entropy_with_logits(out, x.expand_as(out), reduction="none").sum(-1)
+            # BCE(l, x) = softplus(l) − x·l. Summed per row, x·l is a batched dot product over
+            # (samples, examples): about twice as fast as the element-wise BCE in the estimators.
+            n, d = x.shape
+            dot = torch.einsum("kbd,bd->kb", out.reshape(-1, n, d), x).reshape(out.shape[:-1])
+            return F.softplus(out).sum(-1) - dot
         logvar = self._decoder_logvar()
         return 0.5 * (((x - out) ** 2) * torch.exp(-logvar) + logvar + _LOG_2PI).sum(-1)
 
@@ -122,6 +131,15 @@ class VAE(TorchModel):
 
     # -- training -------------------------------------------------------------------------------
     def fit(self, train: Tensor, ctx: FitContext) -> None:
+        if not self._fitted:
+            # Start the decoder at the data's marginal (output bias = logit of the pixel means,
+            # as in Burda et al.'s IWAE code), not at p = 0.5 everywhere: training starts past
+            # the phase where the decoder only learns the mean image.
+            mean = train.mean(0)
+            with torch.no_grad():
+                bias = self.decoder[-1].bias
+                bias.copy_(torch.logit(mean.clamp(1e-3, 1 - 1e-3)) if self.bernoulli else mean)
+            self._fitted = True
         # loss() gets no context: the reparameterisation noise comes from the run's generator.
         self._noise = ctx.generator
         try:
@@ -165,7 +183,7 @@ class VAE(TorchModel):
         return rec + kl
 
     @torch.no_grad()
-    def likelihood(self, x: Tensor, ctx) -> dict[str, LikelihoodEstimate]:
+    def likelihood(self, x: Tensor, ctx: EvalContext) -> dict[str, LikelihoodEstimate]:
         """IWAE-k NLL on the first ``ctx.iwae_examples`` examples (headline) and -ELBO on all.
 
         Both are (stochastic estimates of) upper bounds on the NLL, hence kind ``bound``. The
@@ -181,7 +199,10 @@ class VAE(TorchModel):
         iwae = LikelihoodEstimate(nll.float(), kind, f"IWAE k={k}", info)
         rec, kl = self._neg_elbo(x, ctx.generator, 1)
         elbo = LikelihoodEstimate(
-            rec + kl, kind, "-ELBO", {"samples": 1, "kl": "closed form"},
+            rec + kl,
+            kind,
+            "-ELBO",
+            {"samples": 1, "kl": "closed form"},
             parts={"reconstruction": rec, "kl": kl},
         )
         return {"iwae": iwae, "elbo": elbo}
