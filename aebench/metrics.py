@@ -145,9 +145,30 @@ ANOMALY_METRICS: dict[str, MetricSpec] = {
 METRICS.update(ANOMALY_METRICS)
 
 
+#: anomaly score weightings a protocol may name (``Protocol.anomaly_score_weighting``)
+SCORE_WEIGHTINGS = ("none", "inverse-variance")
+
+
+def inverse_variance_weights(train_x: Tensor) -> Tensor:
+    """Per-feature weights 1 / (variance over ``train_x`` + 1/n) for the reconstruction error.
+
+    Squared error on a rare feature then counts like squared error on a standardised one (a
+    binary feature present at rate p is weighted ~1/p). The floor 1/n, the variance of a
+    binary feature seen once in n examples, keeps a feature never seen to vary finite: it
+    counts as a feature seen once, not as an infinitely surprising one.
+    """
+    x = train_x.double()
+    return (1.0 / (x.var(0, unbiased=False) + 1.0 / x.shape[0])).to(train_x.dtype)
+
+
 @torch.no_grad()
-def anomaly_scores(model: Model, x: Tensor, batch_size: int, use_recon: bool) -> Tensor:
-    """The model's own per-example anomaly score, or its reconstruction error when it has none."""
+def anomaly_scores(
+    model: Model, x: Tensor, batch_size: int, use_recon: bool, weights: Tensor | None = None
+) -> Tensor:
+    """The model's own per-example anomaly score, or its reconstruction error when it has none.
+
+    ``weights`` (D,) weight each feature's squared error (reconstruction scores only).
+    """
     parts = []
     for i in range(0, x.shape[0], batch_size):
         xb = x[i : i + batch_size]
@@ -155,7 +176,8 @@ def anomaly_scores(model: Model, x: Tensor, batch_size: int, use_recon: bool) ->
         if s is None:
             if not use_recon:
                 raise ValueError("model defines no anomaly_score and has no reconstruction here")
-            s = ((model.reconstruct(xb) - xb) ** 2).mean(1)
+            err = (model.reconstruct(xb) - xb) ** 2
+            s = (err if weights is None else err * weights).mean(1)
         if s.shape != (xb.shape[0],):
             raise ValueError(
                 f"anomaly_score returned shape {tuple(s.shape)} for {xb.shape[0]} inputs"

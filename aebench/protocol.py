@@ -52,6 +52,10 @@ class Protocol:
     #: anomaly task: the label-free threshold is this quantile of the anomaly scores on the
     #: held-out validation slice (its normal part under "normal", all of it under "all")
     threshold_quantile: float = 0.95
+    #: anomaly task, reconstruction-error scores only: "none" (mean squared error) or
+    #: "inverse-variance" (each feature's squared error weighted by 1 / (its variance over the
+    #: model's training inputs + 1/n), so rare features count as much as common ones)
+    anomaly_score_weighting: str = "none"
     description: str = ""
     params: dict[str, Any] = field(default_factory=dict)
 

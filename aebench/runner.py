@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import resource
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -21,7 +20,7 @@ import torch
 from torch import Tensor
 
 from aebench import metrics as M
-from aebench import provenance, storage
+from aebench import provenance, resources, storage
 from aebench.dataset import Splits, carve_validation
 from aebench.errors import AebenchError, Diverged
 from aebench.model import DataSpec, EvalContext, FitContext, Model
@@ -147,6 +146,11 @@ def prepare(splits: Splits, protocol: Protocol, device: torch.device) -> Prepare
     )
     prov = dict(splits.provenance)
     prov.update(n_fit=len(fit_idx), n_val=len(val_idx))
+    if protocol.anomaly_score_weighting not in M.SCORE_WEIGHTINGS:
+        raise AebenchError(
+            f"protocol {protocol.key}: anomaly_score_weighting "
+            f"{protocol.anomaly_score_weighting!r} is not one of {M.SCORE_WEIGHTINGS}"
+        )
     if protocol.task == "anomaly" and splits.anomaly is None:
         raise AebenchError(
             f"protocol {protocol.key} is an anomaly task but the data set defines no anomalies"
@@ -299,6 +303,7 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
     }
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    record["training"]["peak_rss"] = resources.reset_peak_rss()
     M._sync(device)
     t0 = time.perf_counter()
     model.fit(train_x, ctx)
@@ -334,8 +339,12 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
     if anomaly:
         _, val_normal, test_anomalous = prepared.mask("normal")
         cal = evald.val if proto.anomaly_train == "all" else evald.val[val_normal.to(device)]
-        cal_scores = M.anomaly_scores(model, cal, proto.eval_batch_size, has_recon)
-        test_scores = M.anomaly_scores(model, evald.test, proto.eval_batch_size, has_recon)
+        own_score = _has_own_score(model)
+        weights = None  # the same weighting for every model scored by reconstruction error
+        if proto.anomaly_score_weighting == "inverse-variance" and not own_score:
+            weights = M.inverse_variance_weights(train_x)
+        cal_scores = M.anomaly_scores(model, cal, proto.eval_batch_size, has_recon, weights)
+        test_scores = M.anomaly_scores(model, evald.test, proto.eval_batch_size, has_recon, weights)
         threshold = M.label_free_threshold(cal_scores.cpu().numpy(), proto.threshold_quantile)
         metrics.update(
             M.anomaly_metrics(threshold, test_scores.cpu().numpy(), test_anomalous.numpy())
@@ -345,7 +354,7 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
             "n_calibration": int(cal.shape[0]),
             "n_test_anomalous": int(test_anomalous.sum()),
             "n_test": int(test_anomalous.numel()),
-            "score": "model's anomaly_score" if _has_own_score(model) else "reconstruction MSE",
+            "score": _score_name(own_score, weights is not None),
         }
     M._sync(device)
     metrics.update(
@@ -353,7 +362,8 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
         eval_s=time.perf_counter() - t1,
         train_samples_per_s=ctx.samples_seen / fit_s if fit_s > 0 else None,
         params=model.parameter_count(),
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        steady_train_samples_per_s=ctx.steady_throughput(),
+        peak_rss_mb=resources.peak_rss_mb(),
     )
     if device.type == "cuda":
         metrics["peak_cuda_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
@@ -368,6 +378,14 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
 
 def _has_own_score(model: Model) -> bool:
     return type(model).anomaly_score is not Model.anomaly_score
+
+
+def _score_name(own_score: bool, weighted: bool) -> str:
+    if own_score:
+        return "model's anomaly_score"
+    if weighted:
+        return "reconstruction squared error weighted by 1/(training variance + 1/n)"
+    return "reconstruction MSE"
 
 
 def threshold_rule(proto: Protocol) -> str:

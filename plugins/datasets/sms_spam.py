@@ -72,8 +72,44 @@ SMS_CONTAMINATED_V1 = dataclasses.replace(
     description="SMS Spam Collection as sms-spam-v1, but trained on all training messages, "
     "spam included (~13% contamination), as in the lecture",
 )
-#: What a protocol variant that leaves a parameter out gets.
-_PARAMS = dict(SMS_V1.params)
+#: What a protocol variant that leaves a parameter out gets. ``vocabulary``: the messages the
+#: vocabulary is built from, "training" (the whole training split) or "normal" (its normal
+#: messages only: under normal-only training no feature may exist because of the anomalies).
+_PARAMS = {**SMS_V1.params, "vocabulary": "training"}
+VOCABULARIES = ("training", "normal")
+
+#: sms-spam-v1 fits its vocabulary on the whole training split, spam included, although the
+#: models may train on ham only. The ham-only training set and the training split then differ
+#: exactly by the training spam, so every word that occurs only in training spam is a column
+#: that is never on in training: a spam lexicon built with the training labels. Any score that
+#: weights rare features (PyOD's standardised distance, a Bernoulli likelihood) reads it. v2
+#: builds the vocabulary from the normal training messages (a word never seen in normal
+#: messages is out of vocabulary, as it would be in deployment), and scores reconstruction
+#: error with inverse-variance weights, the same way for every model. The likelihood
+#: estimators are cut down: anomaly boards do not show likelihoods, so their cost buys nothing.
+SMS_V2 = dataclasses.replace(
+    SMS_V1,
+    version=2,
+    anomaly_score_weighting="inverse-variance",
+    iwae_k=100,
+    iwae_examples=200,
+    ais_chains=50,
+    ais_betas=1000,
+    ais_runs=1,
+    params={**SMS_V1.params, "vocabulary": "normal"},
+    description="SMS Spam Collection, stratified 70/30 split, binary bag of words (vocabulary "
+    "of the training split's ham, min_df 2); spam is the anomaly; train on ham only; "
+    "reconstruction error weighted by 1/(training variance + 1/n); code 32, 40k samples",
+)
+#: With contamination no label is used, so the vocabulary comes from the whole training split.
+SMS_CONTAMINATED_V2 = dataclasses.replace(
+    SMS_V2,
+    name="sms-spam-contaminated",
+    anomaly_train="all",
+    params={**SMS_V1.params, "vocabulary": "training"},
+    description="SMS Spam Collection as sms-spam-v2, but trained on all training messages, "
+    "spam included (~13% contamination), with the vocabulary of the whole training split",
+)
 
 #: The publisher's zip, best first (UCI's current address, then its older one).
 ARCHIVE_URLS = (
@@ -106,7 +142,13 @@ class SMSSpam(Dataset):
         texts, labels, numbers, bad = _parse(path, params["skip_bad_lines"])
         tr, te = _split(path, labels, params["test_fraction"], protocol.split_seed)
         x_tr, x_te = [texts[i] for i in tr], [texts[i] for i in te]
-        vectorizer, train_x, test_x = _bag_of_words(path, params, x_tr, x_te)
+        normal = labels[tr] == LABELS["ham"]
+        x_vocab = (
+            x_tr
+            if params["vocabulary"] == "training"
+            else [x_tr[i] for i in np.flatnonzero(normal)]
+        )
+        vectorizer, train_x, test_x = _bag_of_words(path, params, x_vocab, x_tr, x_te)
         ids, lengths = _token_ids(vectorizer, [x_tr, x_te], params["max_len"])
         train_y, test_y = torch.from_numpy(labels[tr]), torch.from_numpy(labels[te])
         provenance = {
@@ -158,6 +200,11 @@ def _params(protocol: Protocol) -> dict[str, Any]:
             f"known: {', '.join(_PARAMS)}"
         )
     params = {**_PARAMS, **protocol.params}
+    if params["vocabulary"] not in VOCABULARIES:
+        raise AebenchError(
+            f"protocol {protocol.key}: vocabulary {params['vocabulary']!r} is not one of "
+            f"{VOCABULARIES}"
+        )
     if params["features"] not in FEATURES:
         raise AebenchError(
             f"protocol {protocol.key}: features {params['features']!r} is not one of {FEATURES}"
@@ -278,8 +325,10 @@ def _split(path: Path, labels: np.ndarray, test_fraction: float, seed: int):
         raise DataError(f"{path}: cannot split {len(labels)} messages ({exc})") from exc
 
 
-def _bag_of_words(path: Path, params: dict[str, Any], x_tr: list[str], x_te: list[str]):
-    """The vectorizer fitted on the training messages only, and dense float32 features."""
+def _bag_of_words(
+    path: Path, params: dict[str, Any], x_vocab: list[str], x_tr: list[str], x_te: list[str]
+):
+    """The vectorizer fitted on ``x_vocab`` (training messages only), dense float32 features."""
     from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
     common = dict(
@@ -293,10 +342,10 @@ def _bag_of_words(path: Path, params: dict[str, Any], x_tr: list[str], x_te: lis
     else:
         vectorizer = CountVectorizer(binary=params["features"] == "binary", **common)
     try:
-        train_x = vectorizer.fit_transform(x_tr)
+        vectorizer.fit(x_vocab)
     except ValueError as exc:  # e.g. no word reaches min_df
         raise DataError(f"{path}: cannot build a vocabulary ({exc})") from exc
-    test_x = vectorizer.transform(x_te)
+    train_x, test_x = vectorizer.transform(x_tr), vectorizer.transform(x_te)
     return vectorizer, train_x.toarray(), test_x.toarray()
 
 
@@ -328,7 +377,9 @@ def _preprocessing(vectorizer, params, train_x: np.ndarray, test_x: np.ndarray) 
         "token_pattern": vectorizer.token_pattern,
         "lemmatization": "none",
         "stop_words": None,
-        "vocabulary_from": "training split only",
+        "vocabulary_from": "training split only"
+        if params["vocabulary"] == "training"
+        else "normal messages of the training split only",
         "min_df": params["min_df"],
         "max_features": params["max_features"],
         "vocab_size": int(train_x.shape[1]),
@@ -417,4 +468,8 @@ def _file_provenance(
 
 @hookimpl
 def aebench_register_datasets(register):
-    register("sms-spam", SMSSpam, protocols=[SMS_V1, SMS_CONTAMINATED_V1])
+    register(
+        "sms-spam",
+        SMSSpam,
+        protocols=[SMS_V1, SMS_CONTAMINATED_V1, SMS_V2, SMS_CONTAMINATED_V2],
+    )
