@@ -92,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a model config field (repeatable); recorded in the run",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="CPU threads for torch (default: torch's choice; recorded in each run)",
+    )
 
     p = sub.add_parser("show", help="leaderboards from stored records (nothing is run)")
     _common(p)
@@ -109,6 +115,28 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where tables are written (default results/)",
     )
+
+    p = sub.add_parser("plot", help="pictures (PNG) from stored records and their arrays")
+    _common(p)
+    _results_dir(p)
+    p.add_argument("-p", "--protocol", metavar="KEY", help="only this protocol (name-vN)")
+    p.add_argument(
+        "--out-dir",
+        default="results/figures",
+        metavar="DIR",
+        help="where pictures are written (default results/figures)",
+    )
+
+    p = sub.add_parser("publish", help="tables with significance marks, ranks and pictures")
+    _common(p)
+    _results_dir(p)
+    p.add_argument(
+        "--out-dir",
+        default="results",
+        metavar="DIR",
+        help="where the published files go (default results/)",
+    )
+    p.add_argument("--no-figures", action="store_true", help="tables only")
     return parser
 
 
@@ -239,6 +267,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from aebench.provenance import resolve_device
 
     registry = _registry(args)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise AebenchError("--threads must be at least 1")
+        import torch
+
+        torch.set_num_threads(args.threads)
     seeds = None
     if args.seeds:
         try:
@@ -331,7 +365,41 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "show": cmd_show, "export": cmd_export}
+def cmd_plot(args: argparse.Namespace) -> int:
+    from aebench import plots, render, storage
+
+    results_dir = storage.default_results_dir(args.results_dir)
+    records, problems = storage.load_records(results_dir)
+    for p in problems:
+        Console(stderr=True).print(f"[yellow]warning:[/] skipped {p}", highlight=False)
+    boards = render.build_boards(records, args.protocol)
+    if not boards:
+        raise AebenchError(f"no records in {results_dir}; run `aebench run` first")
+    out_dir = Path(args.out_dir)
+    for b in boards:
+        recs = [r for r in records if r["group"] == b.group and r["dataset"]["name"] == b.dataset]
+        for path in plots.all_figures(recs, out_dir, f"{b.group}_{b.dataset}", b.title):
+            Console().print(f"wrote {path}", highlight=False)
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from aebench import publish, storage
+
+    results_dir = storage.default_results_dir(args.results_dir)
+    for path in publish.publish(results_dir, Path(args.out_dir), figures=not args.no_figures):
+        Console().print(f"wrote {path}", highlight=False)
+    return 0
+
+
+COMMANDS = {
+    "list": cmd_list,
+    "run": cmd_run,
+    "show": cmd_show,
+    "export": cmd_export,
+    "plot": cmd_plot,
+    "publish": cmd_publish,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

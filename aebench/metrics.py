@@ -115,8 +115,10 @@ def evaluate(
     model.eval()
     bs = ctx.batch_size
     metrics: dict[str, Any] = {}
+    per_example: dict[str, Tensor] = {}
     if reconstruction:
-        metrics["recon_mse"] = float(reconstruction_errors(model, test_x, bs).double().mean())
+        per_example["recon_mse"] = reconstruction_errors(model, test_x, bs)
+        metrics["recon_mse"] = float(per_example["recon_mse"].double().mean())
     if reconstruction and test_eval_x is not test_x:
         metrics["recon_mse_binarized"] = float(
             reconstruction_errors(model, test_eval_x, bs).double().mean()
@@ -125,13 +127,15 @@ def evaluate(
         estimates = model.likelihood(test_eval_x, ctx)
     like_metrics, likelihood = summarize_likelihoods(estimates)
     metrics.update(like_metrics)
+    if estimates:
+        per_example["nll"] = next(iter(estimates.values())).nll
     with torch.no_grad():
         diag = model.diagnostics(test_x, ctx) or {}
     for k, v in diag.items():
         metrics[f"diag.{k}"] = float(v) if isinstance(v, (int, float)) else v
     if reconstruction:
         metrics["infer_samples_per_s"] = inference_throughput(model, test_x, bs)
-    return {"metrics": metrics, "likelihood": likelihood}
+    return {"metrics": metrics, "likelihood": likelihood, "per_example": per_example}
 
 
 ANOMALY_METRICS: dict[str, MetricSpec] = {

@@ -44,6 +44,9 @@ class Cell:
     half: float | None = None
     n: int = 0
     best: bool = False
+    #: not significantly worse than the best (set by aebench.publish), and the test's p-value
+    tied: bool = False
+    p: float | None = None
 
     def text(self, digits: int, ci: bool = True) -> str:
         if self.mean is None or self.n == 0:
@@ -232,7 +235,7 @@ def to_rich(board: Board):
         for col in board.columns:
             c = row.cells[col.key]
             txt = c.text(col.digits, ci=col.better != "none")
-            cells.append(f"[bold green]{txt}[/]" if c.best else txt)
+            cells.append(f"[bold green]{txt}[/]" if c.best else (f"≈ {txt}" if c.tied else txt))
         style = "dim" if row.reference else ("red" if not row.ok else None)
         name = row.display
         status = row.status if row.ok else f"[red]{row.status}[/]"
@@ -257,7 +260,11 @@ def to_rows(board: Board, bold: tuple[str, str] | None = None) -> tuple[list[str
         for col in board.columns:
             c = row.cells[col.key]
             t = c.text(col.digits, ci=col.better != "none")
-            cells.append(f"{bold[0]}{t}{bold[1]}" if bold and c.best and c.n else t)
+            if bold and c.best and c.n:
+                t = f"{bold[0]}{t}{bold[1]}"
+            elif c.tied and c.n:
+                t = f"_{t}_" if bold and bold[0] == "**" else f"≈ {t}"
+            cells.append(t)
         name = row.display
         rows.append(
             [

@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from aebench import artifacts, provenance, resources, storage
 from aebench import metrics as M
-from aebench import provenance, resources, storage
 from aebench.dataset import Splits, carve_validation
 from aebench.errors import AebenchError, Diverged
 from aebench.model import DataSpec, EvalContext, FitContext, Model
@@ -224,6 +224,7 @@ def run_one(
     except AebenchError:
         raise  # a data problem is the user's to fix, for every model alike: stop the suite
     record["dataset"].update(prepared.provenance)
+    record["dataset"]["shape"] = list(prepared.splits.shape)
     caps = entry.capabilities
     view = choose_view(caps.inputs, prepared.splits.kinds)
     if proto.task not in caps.tasks:
@@ -346,6 +347,7 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
         cal_scores = M.anomaly_scores(model, cal, proto.eval_batch_size, has_recon, weights)
         test_scores = M.anomaly_scores(model, evald.test, proto.eval_batch_size, has_recon, weights)
         threshold = M.label_free_threshold(cal_scores.cpu().numpy(), proto.threshold_quantile)
+        result["per_example"].update(test_scores=test_scores, test_anomalous=test_anomalous)
         metrics.update(
             M.anomaly_metrics(threshold, test_scores.cpu().numpy(), test_anomalous.numpy())
         )
@@ -372,6 +374,12 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
         record["warnings"] = [f"non-finite metric(s) stored as null: {', '.join(bad)}"]
     record["metrics"] = metrics
     record["likelihood"] = result["likelihood"]
+    test_y = splits.test_y.to(device) if splits.test_y is not None else None
+    pictures = artifacts.picture_arrays(
+        model, data.test, test_y, req.seed, caps.generative, has_recon
+    )
+    # per-example values (paired tests, curves) and pictures go beside the record (.npz)
+    record["_arrays"] = {**result["per_example"], **pictures}
     record["model"]["parameters"] = model.parameter_count()
     record["status"] = "ok"
 
@@ -455,7 +463,11 @@ def run_suite(
             except KeyboardInterrupt:
                 summary.interrupted = req
                 raise
-            storage.write_record(req.path(results_dir), record)
+            path = req.path(results_dir)
+            arrays = record.pop("_arrays", None)
+            if arrays:  # written first: a record on disk always has its arrays beside it
+                artifacts.write(artifacts.sidecar(path), arrays)
+            storage.write_record(path, record)
             summary.done.append(record)
             reporter.end(req, record)
     finally:

@@ -49,6 +49,7 @@ def check_writable(results_dir: Path) -> None:
 def write_record(path: Path, record: dict[str, Any]) -> None:
     """Write ``record`` to ``path`` atomically (temp file + fsync + rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    record = {k: v for k, v in record.items() if not k.startswith("_")}  # in-memory only
     blob = json.dumps(record, indent=1, sort_keys=True, allow_nan=False, default=_jsonable)
     fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
     try:

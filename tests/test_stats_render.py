@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from aebench import render
@@ -64,3 +65,30 @@ def test_versions_never_mix():
     other["protocol"]["version"] = 2
     boards = render.build_boards(recs + [other])
     assert sorted(b.group for b in boards) == ["digits-v1", "digits-v2"]
+
+
+def test_paired_tests_against_scipy_and_by_construction():
+    from scipy import stats as st
+
+    from aebench.stats import not_significantly_worse
+
+    rng = np.random.default_rng(0)
+    best = rng.normal(1.0, 0.1, 200)
+    worse = best + 0.05 + rng.normal(0, 0.01, 200)
+    ok, p = not_significantly_worse(best, worse, "lower", "example")
+    assert not ok and p == pytest.approx(st.wilcoxon(worse - best, alternative="greater").pvalue)
+    same = best + rng.normal(0, 0.01, 200)
+    assert not_significantly_worse(best, same, "lower", "example")[0]
+    # higher-is-better flips the direction
+    assert not not_significantly_worse(worse, best, "higher", "example")[0]
+    ok, p = not_significantly_worse([0.90, 0.91, 0.92], [0.80, 0.82, 0.81], "higher", "seed")
+    expected = st.ttest_rel([0.90, 0.91, 0.92], [0.80, 0.82, 0.81], alternative="greater").pvalue
+    assert not ok and p == pytest.approx(expected)
+
+
+def test_average_ranks_by_hand():
+    from aebench.stats import average_ranks
+
+    tables = {"a": {"x": 0.1, "y": 0.2, "z": 0.3}, "b": {"x": 0.5, "y": 0.4}}
+    ranks = average_ranks(tables, "lower")
+    assert ranks == {"x": (1.5, 2), "y": (1.5, 2), "z": (3.0, 1)}
