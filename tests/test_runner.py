@@ -125,7 +125,7 @@ def test_interrupt_keeps_finished_records_and_writes_nothing_for_the_current_run
         for p in (tmp_path / "rec").rglob("*")
         if p.is_file()
     )
-    assert files == ["toy-v1/toy/good/seed-0.json"]
+    assert files == ["toy-v1/toy/good/seed-0.json", "toy-v1/toy/good/seed-0.npz"]
 
 
 def test_write_record_is_atomic(tmp_path, monkeypatch):
