@@ -56,7 +56,13 @@ def plan(
     config_overrides: dict[str, dict[str, Any]] | None = None,
 ) -> list[RunRequest]:
     """The grid model × data set × seed, validated up front (unknown names fail here)."""
-    dsets = [registry.dataset(d) for d in datasets] if datasets else [registry.default_dataset()]
+    if datasets:
+        dsets = [registry.dataset(d) for d in datasets]
+    elif protocol:  # a protocol names its data set
+        dsets = [d for d, p in registry.protocols() if protocol in (p.name, p.key)][:1]
+        dsets = dsets or [registry.default_dataset()]
+    else:
+        dsets = [registry.default_dataset()]
     mods = [registry.model(m) for m in models] if models else list(registry.models.values())
     config_overrides = config_overrides or {}
     for name in config_overrides:
