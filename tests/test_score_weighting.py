@@ -4,6 +4,7 @@ vocabulary of normal messages only."""
 from __future__ import annotations
 
 import dataclasses
+import zlib
 
 import numpy as np
 import pytest
@@ -89,30 +90,57 @@ def test_an_unknown_weighting_stops_the_suite(tmp_path):
         _toy_run(tmp_path, "pca", "inverse-varience")
 
 
+def _load(protocol, data_dir, **params):
+    protocol = protocol.with_overrides(params={**protocol.params, **params})
+    return SMSSpam().load(protocol, data_dir, download=False)
+
+
 def test_v2_builds_the_vocabulary_from_normal_training_messages_only(tmp_path):
     rows = corpus(60, 12)  # every message has a word of its own ("onlyNNN")
     for i in range(12):  # and every spam shares "jackpot" with the other spam
         rows[i] = (rows[i][0], rows[i][1] + " jackpot")
     write_sms(tmp_path / "sms-spam", rows)
-    params = {**SMS_V2.params, "min_df": 1}
-    v2 = SMSSpam().load(SMS_V2.with_overrides(params=params), tmp_path, download=False)
-    v1 = SMSSpam().load(
-        SMS_V1.with_overrides(params={**SMS_V1.params, "min_df": 1}), tmp_path, download=False
-    )
+    v2 = _load(SMS_V2, tmp_path)
+    v1 = _load(SMS_V1, tmp_path, min_df=1)
     train_lines = v2.extras["train_line_numbers"].tolist()
     ham = [n for n, normal in zip(train_lines, v2.anomaly.train_normal) if normal]
-    assert v2.extras["vocabulary"] == sorted({w for n in ham for w in words(rows[n - 1][1])})
+    k = SMS_V2.params["oov_buckets"]
+    assert v2.extras["vocabulary"][:-k] == sorted({w for n in ham for w in words(rows[n - 1][1])})
+    assert v2.extras["vocabulary"][-k:] == [f"<oov:{j}>" for j in range(k)]
+    assert v2.dim == len(v2.extras["vocabulary"])
+    assert v2.extras["vocab_size"] == len(v2.extras["vocabulary"]) - k + 2  # token ids: pad, oov
     assert "jackpot" in v1.extras["vocabulary"] and "jackpot" not in v2.extras["vocabulary"]
     assert v2.provenance["vocabulary_from"] == "normal messages of the training split only"
     # the same split and labels; only the columns differ
     assert torch.equal(v1.anomaly.test_anomalous, v2.anomaly.test_anomalous)
     # contamination uses no labels, so its vocabulary is the whole training split's
-    c2 = SMSSpam().load(
-        SMS_CONTAMINATED_V2.with_overrides(params={**SMS_CONTAMINATED_V2.params, "min_df": 1}),
-        tmp_path,
-        download=False,
-    )
-    assert c2.extras["vocabulary"] == v1.extras["vocabulary"]
+    c2 = _load(SMS_CONTAMINATED_V2, tmp_path)
+    assert c2.extras["vocabulary"][:-k] == v1.extras["vocabulary"]
+
+
+def test_out_of_vocabulary_words_set_their_hashed_bucket(tmp_path):
+    rows = corpus(60, 12)
+    write_sms(tmp_path / "sms-spam", rows)
+    k = 8
+    s = _load(SMS_V2, tmp_path, oov_buckets=k)
+    vocab = set(s.extras["vocabulary"][:-k])
+    for x, lines, train in (
+        (s.train_x, s.extras["train_line_numbers"], True),
+        (s.test_x, s.extras["test_line_numbers"], False),
+    ):
+        for row, n in enumerate(lines.tolist()):
+            expected = np.zeros(k, np.float32)
+            for w in words(rows[n - 1][1]):
+                if w not in vocab:
+                    expected[zlib.crc32(w.encode()) % k] = 1.0
+            np.testing.assert_array_equal(x[row, -k:].numpy(), expected)
+            is_ham = rows[n - 1][0] == "ham"
+            if train and is_ham:  # every word of a training ham is in the vocabulary
+                assert not expected.any()
+            if not train:  # each message's own word is new to the vocabulary
+                assert expected.any()
+    with pytest.raises(AebenchError, match="oov_buckets"):
+        _load(SMS_V2, tmp_path, oov_buckets=-1)
 
 
 def test_an_unknown_vocabulary_source_is_refused(tmp_path):

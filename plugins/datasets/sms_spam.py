@@ -11,7 +11,8 @@ Preprocessing follows the lecture's unsupervised spam experiment, minus its lemm
 (scikit-learn has none; the provenance says so): lower-case, scikit-learn's default token
 pattern, a vocabulary built on the training split only (``min_df``, ``max_features``), and a
 binary bag of words (or counts, or TF-IDF). The same vocabulary gives token-id sequences for
-sequence models. Spam is the anomaly.
+sequence models. Spam is the anomaly. sms-spam-v2 builds the vocabulary from the training
+split's ham only and adds hashed out-of-vocabulary columns (see ``SMS_V2``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+import zlib
 from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -75,7 +77,9 @@ SMS_CONTAMINATED_V1 = dataclasses.replace(
 #: What a protocol variant that leaves a parameter out gets. ``vocabulary``: the messages the
 #: vocabulary is built from, "training" (the whole training split) or "normal" (its normal
 #: messages only: under normal-only training no feature may exist because of the anomalies).
-_PARAMS = {**SMS_V1.params, "vocabulary": "training"}
+#: ``oov_buckets``: k > 0 appends k binary columns; a token outside the vocabulary sets column
+#: crc32(token) mod k, so "this message holds words never seen in training" stays visible.
+_PARAMS = {**SMS_V1.params, "vocabulary": "training", "oov_buckets": 0}
 VOCABULARIES = ("training", "normal")
 
 #: sms-spam-v1 fits its vocabulary on the whole training split, spam included, although the
@@ -83,10 +87,11 @@ VOCABULARIES = ("training", "normal")
 #: exactly by the training spam, so every word that occurs only in training spam is a column
 #: that is never on in training: a spam lexicon built with the training labels. Any score that
 #: weights rare features (PyOD's standardised distance, a Bernoulli likelihood) reads it. v2
-#: builds the vocabulary from the normal training messages (a word never seen in normal
-#: messages is out of vocabulary, as it would be in deployment), and scores reconstruction
-#: error with inverse-variance weights, the same way for every model. The likelihood
-#: estimators are cut down: anomaly boards do not show likelihoods, so their cost buys nothing.
+#: builds the vocabulary from the normal training messages, every word seen in them (min_df 1),
+#: and hashes the words it has never seen into 64 out-of-vocabulary columns (as in deployment:
+#: what is new is new, whoever wrote it); reconstruction error is weighted by inverse training
+#: variance, the same way for every model. The likelihood estimators are cut down: anomaly
+#: boards do not show likelihoods, so their cost buys nothing.
 SMS_V2 = dataclasses.replace(
     SMS_V1,
     version=2,
@@ -96,17 +101,18 @@ SMS_V2 = dataclasses.replace(
     ais_chains=50,
     ais_betas=1000,
     ais_runs=1,
-    params={**SMS_V1.params, "vocabulary": "normal"},
-    description="SMS Spam Collection, stratified 70/30 split, binary bag of words (vocabulary "
-    "of the training split's ham, min_df 2); spam is the anomaly; train on ham only; "
-    "reconstruction error weighted by 1/(training variance + 1/n); code 32, 40k samples",
+    params={**SMS_V1.params, "vocabulary": "normal", "min_df": 1, "oov_buckets": 64},
+    description="SMS Spam Collection, stratified 70/30 split, binary bag of words over every "
+    "word of the training split's ham plus 64 hashed out-of-vocabulary columns; spam is the "
+    "anomaly; train on ham only; reconstruction error weighted by 1/(training variance + 1/n); "
+    "code 32, 40k samples",
 )
 #: With contamination no label is used, so the vocabulary comes from the whole training split.
 SMS_CONTAMINATED_V2 = dataclasses.replace(
     SMS_V2,
     name="sms-spam-contaminated",
     anomaly_train="all",
-    params={**SMS_V1.params, "vocabulary": "training"},
+    params={**SMS_V2.params, "vocabulary": "training"},
     description="SMS Spam Collection as sms-spam-v2, but trained on all training messages, "
     "spam included (~13% contamination), with the vocabulary of the whole training split",
 )
@@ -182,8 +188,8 @@ class SMSSpam(Dataset):
                 "test_tokens": torch.from_numpy(ids[1]),
                 "train_lengths": torch.from_numpy(lengths[0]),
                 "test_lengths": torch.from_numpy(lengths[1]),
-                "vocab_size": train_x.shape[1] + FIRST_ID,
-                "vocabulary": vectorizer.get_feature_names_out().tolist(),
+                "vocab_size": len(vectorizer.vocabulary_) + FIRST_ID,
+                "vocabulary": _column_names(vectorizer, params["oov_buckets"]),
                 # each example's line in the file, to trace a score back to its message
                 "train_line_numbers": torch.from_numpy(numbers[tr]),
                 "test_line_numbers": torch.from_numpy(numbers[te]),
@@ -209,6 +215,8 @@ def _params(protocol: Protocol) -> dict[str, Any]:
         raise AebenchError(
             f"protocol {protocol.key}: features {params['features']!r} is not one of {FEATURES}"
         )
+    if int(params["oov_buckets"]) < 0:
+        raise AebenchError(f"protocol {protocol.key}: oov_buckets must be >= 0")
     if int(params["max_len"]) < 1 or not 0 < float(params["test_fraction"]) < 1:
         raise AebenchError(f"protocol {protocol.key}: need max_len >= 1 and 0 < test_fraction < 1")
     return params
@@ -345,8 +353,28 @@ def _bag_of_words(
         vectorizer.fit(x_vocab)
     except ValueError as exc:  # e.g. no word reaches min_df
         raise DataError(f"{path}: cannot build a vocabulary ({exc})") from exc
-    train_x, test_x = vectorizer.transform(x_tr), vectorizer.transform(x_te)
-    return vectorizer, train_x.toarray(), test_x.toarray()
+    train_x, test_x = vectorizer.transform(x_tr).toarray(), vectorizer.transform(x_te).toarray()
+    k = int(params["oov_buckets"])
+    if k > 0:
+        train_x = np.hstack([train_x, _oov_buckets(vectorizer, x_tr, k)])
+        test_x = np.hstack([test_x, _oov_buckets(vectorizer, x_te, k)])
+    return vectorizer, train_x, test_x
+
+
+def _oov_buckets(vectorizer, texts: list[str], k: int) -> np.ndarray:
+    """(N, k) binary: column crc32(token) mod k is 1 when a token outside the vocabulary hashes
+    there (crc32, not hash(): Python salts str hashes per process)."""
+    analyze, vocab = vectorizer.build_analyzer(), vectorizer.vocabulary_
+    out = np.zeros((len(texts), k), dtype=np.float32)
+    for row, text in enumerate(texts):
+        for token in analyze(text):
+            if token not in vocab:
+                out[row, zlib.crc32(token.encode("utf-8")) % k] = 1.0
+    return out
+
+
+def _column_names(vectorizer, k: int) -> list[str]:
+    return vectorizer.get_feature_names_out().tolist() + [f"<oov:{j}>" for j in range(k)]
 
 
 def _token_ids(vectorizer, splits: list[list[str]], max_len: int):
@@ -382,7 +410,9 @@ def _preprocessing(vectorizer, params, train_x: np.ndarray, test_x: np.ndarray) 
         else "normal messages of the training split only",
         "min_df": params["min_df"],
         "max_features": params["max_features"],
-        "vocab_size": int(train_x.shape[1]),
+        "vocab_size": len(vectorizer.vocabulary_),
+        "oov_buckets": int(params["oov_buckets"]),
+        "n_features": int(train_x.shape[1]),
         "value_range": [lo, hi],
         "values_in_unit_interval": lo >= 0.0 and hi <= 1.0,
         "max_len": params["max_len"],
