@@ -36,6 +36,11 @@ class ModelEntry:
     def capabilities(self):
         return getattr(self.factory, "capabilities", None)
 
+    def capabilities_for(self, config: Any):
+        """The flags that hold for ``config`` (a factory may define ``capabilities_for``)."""
+        per_config = getattr(self.factory, "capabilities_for", None)
+        return per_config(config) if per_config is not None else self.capabilities
+
     def make_config(self, overrides: dict[str, Any] | None = None, tiny: bool = False) -> Any:
         """The model's config dataclass, with defaults (or ``tiny()`` for tests) and overrides."""
         if self.config is None:

@@ -217,7 +217,9 @@ def run_one(
             "version": entry.origin.version,
             "tags": list(entry.tags),
             "config": _config_dict(config),
-            "capabilities": dataclasses.asdict(entry.capabilities) if entry.capabilities else None,
+            "capabilities": dataclasses.asdict(entry.capabilities_for(config))
+            if entry.capabilities
+            else None,
         },
         "dataset": {"name": req.dataset, "plugin": registry.dataset(req.dataset).origin.plugin},
         "seed": req.seed,
@@ -231,7 +233,7 @@ def run_one(
         raise  # a data problem is the user's to fix, for every model alike: stop the suite
     record["dataset"].update(prepared.provenance)
     record["dataset"]["shape"] = list(prepared.splits.shape)
-    caps = entry.capabilities
+    caps = entry.capabilities_for(config)
     view = choose_view(caps.inputs, prepared.splits.kinds)
     if proto.task not in caps.tasks:
         record["status"] = "not-applicable"
@@ -263,7 +265,7 @@ def _finish(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _train_and_evaluate(record, entry, config, req, prepared, view, device, progress) -> None:
-    proto, caps = req.protocol, entry.capabilities
+    proto, caps = req.protocol, entry.capabilities_for(config)
     torch.manual_seed(req.seed)  # model initialisation draws from the global generator
     binary = caps.binary and proto.binarization == "dynamic"
     splits = prepared.splits

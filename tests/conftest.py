@@ -9,8 +9,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
+torch.set_num_threads(1)  # tiny models: one thread is faster and not at the mercy of load
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
@@ -53,7 +55,8 @@ def run_cli(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess:
     """``aebench ARGS`` in a subprocess, as a user would run it."""
-    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    # one thread: the tests' models are tiny, and two threads thrash on a busy 2-core machine
+    full_env = {**os.environ, "COLUMNS": "200", "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "aebench.cli", *args],
         capture_output=True,
