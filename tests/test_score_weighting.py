@@ -13,6 +13,7 @@ from test_sms_spam import corpus, words, write_sms
 
 from aebench import metrics as M
 from aebench import runner
+from aebench.dataset import carve_validation
 from aebench.errors import AebenchError
 from aebench.model import DataSpec, Model
 from aebench.plugins import load_registry
@@ -95,6 +96,17 @@ def _load(protocol, data_dir, **params):
     return SMSSpam().load(protocol, data_dir, download=False)
 
 
+def _fit_lines(splits) -> list[int]:
+    """Line numbers of the training messages the harness fits on (its own validation carve)."""
+    lines = splits.extras["train_line_numbers"]
+    fit, _ = carve_validation(len(lines), SMS_V2.val_fraction, SMS_V2.split_seed)
+    return lines[fit].tolist()
+
+
+def _words(rows, lines) -> list[str]:
+    return sorted({w for n in lines for w in words(rows[n - 1][1])})
+
+
 def test_v2_builds_the_vocabulary_from_normal_training_messages_only(tmp_path):
     rows = corpus(60, 12)  # every message has a word of its own ("onlyNNN")
     for i in range(12):  # and every spam shares "jackpot" with the other spam
@@ -102,20 +114,21 @@ def test_v2_builds_the_vocabulary_from_normal_training_messages_only(tmp_path):
     write_sms(tmp_path / "sms-spam", rows)
     v2 = _load(SMS_V2, tmp_path)
     v1 = _load(SMS_V1, tmp_path, min_df=1)
-    train_lines = v2.extras["train_line_numbers"].tolist()
-    ham = [n for n, normal in zip(train_lines, v2.anomaly.train_normal) if normal]
+    fit = _fit_lines(v2)
+    ham = [n for n in fit if rows[n - 1][0] == "ham"]
     k = SMS_V2.params["oov_buckets"]
-    assert v2.extras["vocabulary"][:-k] == sorted({w for n in ham for w in words(rows[n - 1][1])})
+    assert v2.extras["vocabulary"][:-k] == _words(rows, ham)
     assert v2.extras["vocabulary"][-k:] == [f"<oov:{j}>" for j in range(k)]
     assert v2.dim == len(v2.extras["vocabulary"])
     assert v2.extras["vocab_size"] == len(v2.extras["vocabulary"]) - k + 2  # token ids: pad, oov
     assert "jackpot" in v1.extras["vocabulary"] and "jackpot" not in v2.extras["vocabulary"]
-    assert v2.provenance["vocabulary_from"] == "normal messages of the training split only"
+    assert v2.provenance["vocabulary_from"].startswith("normal messages of the training split")
     # the same split and labels; only the columns differ
     assert torch.equal(v1.anomaly.test_anomalous, v2.anomaly.test_anomalous)
-    # contamination uses no labels, so its vocabulary is the whole training split's
+    # contamination uses no labels: every message the models fit on, spam included
     c2 = _load(SMS_CONTAMINATED_V2, tmp_path)
-    assert c2.extras["vocabulary"][:-k] == v1.extras["vocabulary"]
+    assert c2.extras["vocabulary"][:-k] == _words(rows, fit)
+    assert "jackpot" in c2.extras["vocabulary"]
 
 
 def test_out_of_vocabulary_words_set_their_hashed_bucket(tmp_path):
@@ -124,6 +137,7 @@ def test_out_of_vocabulary_words_set_their_hashed_bucket(tmp_path):
     k = 8
     s = _load(SMS_V2, tmp_path, oov_buckets=k)
     vocab = set(s.extras["vocabulary"][:-k])
+    fit = set(_fit_lines(s))
     for x, lines, train in (
         (s.train_x, s.extras["train_line_numbers"], True),
         (s.test_x, s.extras["test_line_numbers"], False),
@@ -134,8 +148,7 @@ def test_out_of_vocabulary_words_set_their_hashed_bucket(tmp_path):
                 if w not in vocab:
                     expected[zlib.crc32(w.encode()) % k] = 1.0
             np.testing.assert_array_equal(x[row, -k:].numpy(), expected)
-            is_ham = rows[n - 1][0] == "ham"
-            if train and is_ham:  # every word of a training ham is in the vocabulary
+            if train and rows[n - 1][0] == "ham" and n in fit:  # all its words are known
                 assert not expected.any()
             if not train:  # each message's own word is new to the vocabulary
                 assert expected.any()

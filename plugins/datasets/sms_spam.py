@@ -33,6 +33,7 @@ import torch
 from aebench import AebenchError, AnomalyTask, DataError, Dataset, Protocol, Splits, hookimpl
 from aebench.datafiles import download as download_file
 from aebench.datafiles import safe_extract_member, sha256_file
+from aebench.dataset import carve_validation
 
 SMS_V1 = Protocol(
     name="sms-spam",
@@ -75,12 +76,19 @@ SMS_CONTAMINATED_V1 = dataclasses.replace(
     "spam included (~13% contamination), as in the lecture",
 )
 #: What a protocol variant that leaves a parameter out gets. ``vocabulary``: the messages the
-#: vocabulary is built from, "training" (the whole training split) or "normal" (its normal
-#: messages only: under normal-only training no feature may exist because of the anomalies).
+#: vocabulary is built from: "training" (the whole training split, as v1), "fit" (the training
+#: split less the harness's validation slice, so calibration messages are as new to the
+#: vocabulary as test messages) or "fit-normal" (the normal messages of "fit": under
+#: normal-only training no feature may exist because of the anomalies).
 #: ``oov_buckets``: k > 0 appends k binary columns; a token outside the vocabulary sets column
 #: crc32(token) mod k, so "this message holds words never seen in training" stays visible.
 _PARAMS = {**SMS_V1.params, "vocabulary": "training", "oov_buckets": 0}
-VOCABULARIES = ("training", "normal")
+VOCABULARIES = ("training", "fit", "fit-normal")
+_VOCABULARY_FROM = {
+    "training": "training split only",
+    "fit": "training split less the validation slice",
+    "fit-normal": "normal messages of the training split less the validation slice",
+}
 
 #: sms-spam-v1 fits its vocabulary on the whole training split, spam included, although the
 #: models may train on ham only. The ham-only training set and the training split then differ
@@ -101,7 +109,7 @@ SMS_V2 = dataclasses.replace(
     ais_chains=50,
     ais_betas=1000,
     ais_runs=1,
-    params={**SMS_V1.params, "vocabulary": "normal", "min_df": 1, "oov_buckets": 64},
+    params={**SMS_V1.params, "vocabulary": "fit-normal", "min_df": 1, "oov_buckets": 64},
     description="SMS Spam Collection, stratified 70/30 split, binary bag of words over every "
     "word of the training split's ham plus 64 hashed out-of-vocabulary columns; spam is the "
     "anomaly; train on ham only; reconstruction error weighted by 1/(training variance + 1/n); "
@@ -112,7 +120,7 @@ SMS_CONTAMINATED_V2 = dataclasses.replace(
     SMS_V2,
     name="sms-spam-contaminated",
     anomaly_train="all",
-    params={**SMS_V2.params, "vocabulary": "training"},
+    params={**SMS_V2.params, "vocabulary": "fit"},
     description="SMS Spam Collection as sms-spam-v2, but trained on all training messages, "
     "spam included (~13% contamination), with the vocabulary of the whole training split",
 )
@@ -148,12 +156,7 @@ class SMSSpam(Dataset):
         texts, labels, numbers, bad = _parse(path, params["skip_bad_lines"])
         tr, te = _split(path, labels, params["test_fraction"], protocol.split_seed)
         x_tr, x_te = [texts[i] for i in tr], [texts[i] for i in te]
-        normal = labels[tr] == LABELS["ham"]
-        x_vocab = (
-            x_tr
-            if params["vocabulary"] == "training"
-            else [x_tr[i] for i in np.flatnonzero(normal)]
-        )
+        x_vocab = [x_tr[i] for i in _vocabulary_rows(params["vocabulary"], labels[tr], protocol)]
         vectorizer, train_x, test_x = _bag_of_words(path, params, x_vocab, x_tr, x_te)
         ids, lengths = _token_ids(vectorizer, [x_tr, x_te], params["max_len"])
         train_y, test_y = torch.from_numpy(labels[tr]), torch.from_numpy(labels[te])
@@ -220,6 +223,17 @@ def _params(protocol: Protocol) -> dict[str, Any]:
     if int(params["max_len"]) < 1 or not 0 < float(params["test_fraction"]) < 1:
         raise AebenchError(f"protocol {protocol.key}: need max_len >= 1 and 0 < test_fraction < 1")
     return params
+
+
+def _vocabulary_rows(source: str, train_labels: np.ndarray, protocol: Protocol) -> np.ndarray:
+    """Indices into the training split of the messages the vocabulary is built from."""
+    rows = np.arange(len(train_labels))
+    if source == "training":
+        return rows
+    # the harness's own carve (same function, fraction and seed), so "fit" is what models fit on
+    fit, _ = carve_validation(len(train_labels), protocol.val_fraction, protocol.split_seed)
+    rows = fit.numpy()
+    return rows if source == "fit" else rows[train_labels[rows] == LABELS["ham"]]
 
 
 def _fetch(folder: Path, download: bool) -> str:
@@ -405,9 +419,7 @@ def _preprocessing(vectorizer, params, train_x: np.ndarray, test_x: np.ndarray) 
         "token_pattern": vectorizer.token_pattern,
         "lemmatization": "none",
         "stop_words": None,
-        "vocabulary_from": "training split only"
-        if params["vocabulary"] == "training"
-        else "normal messages of the training split only",
+        "vocabulary_from": _VOCABULARY_FROM[params["vocabulary"]],
         "min_df": params["min_df"],
         "max_features": params["max_features"],
         "vocab_size": len(vectorizer.vocabulary_),
