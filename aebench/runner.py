@@ -72,8 +72,10 @@ def plan(
         base = d.protocol(protocol)
         proto = base.with_overrides(**protocol_overrides) if protocol_overrides else base
         group = base.key if proto == base else f"{base.key}~{proto.fingerprint()}"
+        # unasked, a detector is left out of protocols it takes no part in (asked: n/a row)
+        chosen = mods if models else [m for m in mods if proto.task in m.capabilities.tasks]
         for seed in seeds if seeds is not None else proto.seeds:
-            for m in mods:
+            for m in chosen:
                 ov = tuple(sorted(config_overrides.get(m.name, {}).items()))
                 requests.append(RunRequest(m.name, d.name, proto, int(seed), group, ov))
     return requests

@@ -22,7 +22,7 @@ DIGITS_V1 = Protocol(
     dataset="digits",
     code_size=8,
     hidden_size=128,
-    budget_samples=100_000,
+    budget_samples=30_000,
     batch_size=64,
     lr=1e-3,
     seeds=(0, 1, 2),
@@ -32,7 +32,7 @@ DIGITS_V1 = Protocol(
     ais_runs=3,
     eval_batch_size=512,
     params={"test_fraction": 0.3, "novelty_digit": 0},
-    description="sklearn 8x8 digits, stratified 70/30 split, pixels/16, code 8, 100k samples",
+    description="sklearn 8x8 digits, stratified 70/30 split, pixels/16, code 8, 30k samples",
 )
 
 
