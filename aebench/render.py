@@ -68,6 +68,8 @@ class Row:
     cells: dict[str, Cell] = field(default_factory=dict)
     ok: bool = True
     display: str = ""
+    #: the headline likelihood's kind; a continuous density is not ranked against the others
+    like_kind: str = ""
 
 
 @dataclass
@@ -143,10 +145,11 @@ def _row(name: str, rs: list[dict[str, Any]], columns: list[Column]) -> Row:
     else:
         r = rs[-1]
         status = r["status"] if not r.get("reason") else f"{r['status']}: {r['reason']}"
-    like = ""
+    like, like_kind = "", ""
     for est in (ok[0].get("likelihood") or {}).values() if ok else ():
         if est.get("headline"):
-            like = f"{est['label']} [{est['kind']}]"
+            like = f"{est['label']} ({est['kind']})"
+            like_kind = est["kind"]
     code = (ok[0].get("training") or {}).get("code_size") if ok else None
     display = name
     if caps.get("supervised"):
@@ -154,6 +157,7 @@ def _row(name: str, rs: list[dict[str, Any]], columns: list[Column]) -> Row:
     elif reference:
         display += " (reference)"
     row = Row(name, status, reference, code, like, ok=bool(ok), display=display)
+    row.like_kind = like_kind
     for col in columns:
         vals = [r["metrics"].get(col.key) for r in ok]
         vals = [v for v in vals if isinstance(v, (int, float))]
@@ -166,7 +170,13 @@ def _mark_best(rows: list[Row], columns: list[Column]) -> None:
     for col in columns:
         if col.better not in ("lower", "higher"):
             continue
-        cands = [r.cells[col.key] for r in rows if not r.reference and r.cells[col.key].n]
+        cands = [
+            r.cells[col.key]
+            for r in rows
+            if not r.reference
+            and r.cells[col.key].n
+            and not (col.key == "nll" and r.like_kind == "density")
+        ]
         if not cands:
             continue
         pick = min if col.better == "lower" else max
