@@ -122,7 +122,7 @@ SMS_CONTAMINATED_V2 = dataclasses.replace(
     anomaly_train="all",
     params={**SMS_V2.params, "vocabulary": "fit"},
     description="SMS Spam Collection as sms-spam-v2, but trained on all training messages, "
-    "spam included (~13% contamination), with the vocabulary of the whole training split",
+    "spam included (~13% contamination), with the vocabulary of every message models fit on",
 )
 
 #: The publisher's zip, best first (UCI's current address, then its older one).
