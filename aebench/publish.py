@@ -19,6 +19,8 @@ from aebench.stats import average_ranks, not_significantly_worse
 
 #: metrics with per-example values beside the record: tested over test examples
 PER_EXAMPLE = {"recon_mse": "recon_mse", "nll": "nll"}
+#: quality metrics get significance marks; speed and cost columns do not
+TESTED = {"recon_mse", "nll", "anomaly.f1", "anomaly.auroc", "anomaly.auprc"}
 #: the metric each task is ranked by in the summary
 HEADLINE = {"reconstruction": "recon_mse", "anomaly": "anomaly.auroc"}
 ALPHA = 0.05
@@ -58,7 +60,7 @@ def mark_significance(board: render.Board, records: list[dict[str, Any]]) -> Non
     """Set ``cell.tied`` for every cell not significantly worse than its column's best."""
     by_model = _per_model(records)
     for col in board.columns:
-        if col.better not in ("lower", "higher"):
+        if col.key not in TESTED:
             continue
         best_row = next((r for r in board.rows if r.cells[col.key].best), None)
         if best_row is None:
@@ -68,12 +70,14 @@ def mark_significance(board: render.Board, records: list[dict[str, Any]]) -> Non
             cell = row.cells[col.key]
             if row.reference or not cell.n or cell.best or row.model not in by_model:
                 continue
+            if col.key == "nll" and row.like_kind == "density":
+                continue  # a continuous density is not compared with discrete likelihoods
             recs = by_model[row.model]
             if col.key in PER_EXAMPLE:
                 a = _example_values(best_recs, PER_EXAMPLE[col.key])
                 b = _example_values(recs, PER_EXAMPLE[col.key])
                 if a is not None and b is not None and a.shape == b.shape:
-                    cell.tied, cell.p = not_significantly_worse(a, b, col.better, "example", ALPHA)
+                    _set(cell, not_significantly_worse(a, b, col.better, "example", ALPHA))
                     continue
             seeds = sorted({r["seed"] for r in best_recs} & {r["seed"] for r in recs})
             a = [
@@ -82,7 +86,14 @@ def mark_significance(board: render.Board, records: list[dict[str, Any]]) -> Non
             b = [next(r for r in recs if r["seed"] == s)["metrics"].get(col.key) for s in seeds]
             if None in a or None in b:
                 continue
-            cell.tied, cell.p = not_significantly_worse(a, b, col.better, "seed", ALPHA)
+            _set(cell, not_significantly_worse(a, b, col.better, "seed", ALPHA))
+
+
+def _set(cell: render.Cell, result: tuple[bool, float]) -> None:
+    """Mark a cell only when a test could run (one seed cannot be tested over seeds)."""
+    tied, p = result
+    if p == p:  # not NaN
+        cell.tied, cell.p = tied, p
 
 
 def summary_table(boards: list[render.Board]) -> tuple[list[str], list[list[str]]]:
