@@ -7,15 +7,15 @@ atomically, and read with ``allow_pickle=False``: nothing from a results directo
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
+import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from aebench import storage
 
 #: how many test examples the pictures use
 N_PICTURE = 16
@@ -37,18 +37,9 @@ def write(path: Path, arrays: dict[str, Any]) -> None:
         if a.dtype.kind == "f":
             a = a.astype(np.float32)
         clean[k] = a
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".aebench-tmp-", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **clean)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **clean)
+    storage.atomic_write(path, buf.getvalue())
 
 
 def read(path: Path) -> dict[str, np.ndarray]:

@@ -358,9 +358,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     ext = {"markdown": "md", "github": "md", "latex": "tex", "csv": "csv"}[args.format]
     for b in boards:
         path = out_dir / f"{b.group}_{b.dataset}.{ext}"
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(render.export(b, args.format), encoding="utf-8")
-        tmp.replace(path)
+        storage.atomic_write(path, render.export(b, args.format))
         Console().print(f"wrote {path}", highlight=False)
     return 0
 

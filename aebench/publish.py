@@ -162,11 +162,5 @@ def _short(commit: str) -> str:
 
 
 def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".aebench-tmp-" + path.name)
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    storage.atomic_write(path, text)
     return path
-
-
-__all__ = ["mark_significance", "publish", "summary_table"]

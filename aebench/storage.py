@@ -46,15 +46,14 @@ def check_writable(results_dir: Path) -> None:
         ) from None
 
 
-def write_record(path: Path, record: dict[str, Any]) -> None:
-    """Write ``record`` to ``path`` atomically (temp file + fsync + rename)."""
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` atomically: temp file in the same directory, fsync, rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {k: v for k, v in record.items() if not k.startswith("_")}  # in-memory only
-    blob = json.dumps(record, indent=1, sort_keys=True, allow_nan=False, default=_jsonable)
+    blob = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(blob + "\n")
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -62,6 +61,13 @@ def write_record(path: Path, record: dict[str, Any]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def write_record(path: Path, record: dict[str, Any]) -> None:
+    """Write ``record`` to ``path`` atomically (temp file + fsync + rename)."""
+    record = {k: v for k, v in record.items() if not k.startswith("_")}  # in-memory only
+    blob = json.dumps(record, indent=1, sort_keys=True, allow_nan=False, default=_jsonable)
+    atomic_write(path, blob + "\n")
 
 
 def read_record(path: Path) -> dict[str, Any]:

@@ -104,7 +104,9 @@ def _spec(model_entry, splits: Splits) -> DataSpec | None:
     )
 
 
-def _fit(name: str, seed: int = 0, splits: Splits | None = None):
+def _fit(name: str, seed: int = 0, splits: Splits | None = None, labels: bool = False):
+    """Fit ``name``'s tiny config on toy data; ``labels`` hands it the toy anomaly labels
+    (what a supervised reference row trains with)."""
     entry = _REGISTRY.model(name)
     splits = splits or toy_splits()
     spec = _spec(entry, splits)
@@ -120,6 +122,7 @@ def _fit(name: str, seed: int = 0, splits: Splits | None = None):
         device=torch.device("cpu"),
         generator=torch.Generator().manual_seed(seed),
         binarize=spec.binary,
+        labels=(~splits.anomaly.train_normal).long() if labels else None,
     )
     model.fit(splits.train_x, ctx)
     model.eval()
@@ -157,27 +160,7 @@ def _reconstructs(name: str) -> bool:
 
 
 def _fit_with_labels(name: str, seed: int = 0):
-    """Fit with the toy anomaly labels (a supervised reference row needs them)."""
-    entry = _REGISTRY.model(name)
-    splits = toy_splits()
-    spec = _spec(entry, splits)
-    if spec is None:
-        pytest.skip(f"{name} accepts none of the toy data's views")
-    torch.manual_seed(seed)
-    model = entry.factory(spec, TOY.code_size, entry.make_config(tiny=True))
-    labels = (~splits.anomaly.train_normal).long()
-    ctx = FitContext(
-        budget_samples=TOY.budget_samples,
-        batch_size=TOY.batch_size,
-        lr=TOY.lr,
-        optimizer="adam",
-        device=torch.device("cpu"),
-        generator=torch.Generator().manual_seed(seed),
-        binarize=spec.binary,
-        labels=labels,
-    )
-    model.fit(splits.train_x, ctx)
-    model.eval()
+    model, splits, _ = _fit(name, seed, labels=True)
     return model, splits
 
 

@@ -12,5 +12,4 @@ for protocol in digits-v1 digits-novelty-v1 sms-spam-v1 sms-spam-contaminated-v1
                 sms-spam-v2 sms-spam-contaminated-v2 mnist-v1 mnist-novelty-v1; do
     aebench run -p "$protocol" --data-dir "$data" --results-dir results/records --quiet
 done
-rm -f results/*.md.tmp results/*.csv.tmp
 aebench publish --results-dir results/records --out-dir results
