@@ -39,7 +39,7 @@ def _results_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--results-dir",
         metavar="DIR",
-        help="where run records live (default $AEBENCH_RESULTS or results/records)",
+        help="where run records live (default $AEBENCH_RESULTS or ./aebench-runs)",
     )
 
 

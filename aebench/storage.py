@@ -25,7 +25,8 @@ _TMP_PREFIX = ".aebench-tmp-"
 def default_results_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     if explicit:
         return Path(explicit).expanduser()
-    return Path(os.environ.get("AEBENCH_RESULTS", "results/records"))
+    # not results/records: that folder holds the published records, which a run would resume
+    return Path(os.environ.get("AEBENCH_RESULTS", "aebench-runs"))
 
 
 def record_path(results_dir: Path, group: str, dataset: str, model: str, seed: int) -> Path:
