@@ -11,6 +11,8 @@ hookimpl = pluggy.HookimplMarker("aebench")
 from aebench.dataset import AnomalyTask, Dataset, Splits  # noqa: E402
 from aebench.errors import AebenchError, DataError, Diverged, DuplicateError, PluginError  # noqa: E402
 from aebench.model import (  # noqa: E402
+    TOKEN_OOV,
+    TOKEN_PAD,
     Capabilities,
     DataSpec,
     FitContext,
@@ -35,6 +37,8 @@ __all__ = [
     "PluginError",
     "Protocol",
     "Splits",
+    "TOKEN_OOV",
+    "TOKEN_PAD",
     "TorchModel",
     "__version__",
     "hookimpl",

@@ -53,12 +53,17 @@ class Capabilities:
             raise ValueError(f"likelihood must be one of {LIKELIHOOD_KINDS}")
 
 
+TOKEN_PAD, TOKEN_OOV = 0, 1
+
+
 @dataclass(frozen=True)
 class DataSpec:
     """What a model is told about the data before it sees any.
 
     ``kind`` is the view the harness chose from the model's ``inputs``; ``shape`` is one
     example's shape (``(1, 28, 28)`` for MNIST; the flat dimension is ``dim``).
+    A ``"tokens"`` view is (L,) int64 ids per example, padded at the end with ``TOKEN_PAD``
+    (0); ``TOKEN_OOV`` (1) stands for words outside the vocabulary of ``vocab_size`` ids.
     """
 
     dim: int

@@ -271,15 +271,17 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
     torch.manual_seed(req.seed)  # model initialisation draws from the global generator
     binary = caps.binary and proto.binarization == "dynamic"
     splits = prepared.splits
+    data = prepared.view(view)
+    # a token view is (N, L) ids: L steps, whatever the vector view's width
+    shape = tuple(data.fit.shape[1:]) if view == "tokens" else tuple(splits.shape)
     spec = DataSpec(
-        dim=splits.dim,
-        shape=tuple(splits.shape),
+        dim=math.prod(shape),
+        shape=shape,
         kind=view,
         hidden_size=proto.hidden_size,
         binary=binary,
         vocab_size=splits.extras.get("vocab_size"),
     )
-    data = prepared.view(view)
     anomaly = proto.task == "anomaly"
     train_x, labels = data.fit, None
     if anomaly:
@@ -350,7 +352,7 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
     if anomaly:
         _, val_normal, test_anomalous = prepared.mask("normal")
         cal = evald.val if proto.anomaly_train == "all" else evald.val[val_normal.to(device)]
-        own_score = _has_own_score(model)
+        own_score = _has_own_score(model, cal)
         weights = None  # the same weighting for every model scored by reconstruction error
         if proto.anomaly_score_weighting == "inverse-variance" and not own_score:
             weights = M.inverse_variance_weights(train_x)
@@ -394,8 +396,10 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
     record["status"] = "ok"
 
 
-def _has_own_score(model: Model) -> bool:
-    return type(model).anomaly_score is not Model.anomaly_score
+@torch.no_grad()
+def _has_own_score(model: Model, x: Tensor) -> bool:
+    """Whether the model scores inputs like ``x`` itself (it may for some views only)."""
+    return model.anomaly_score(x[:1]) is not None
 
 
 def _score_name(own_score: bool, weighted: bool) -> str:

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from aebench_plugins.datasets import mnist
-from aebench_plugins.datasets.mnist import MNIST, MNIST_V1, OfficialFile
 from idx_helpers import closed_port, idx_bytes, serve_directory, write_gz, write_idx, write_mnist
 
 from aebench.datafiles import sha256_bytes, sha256_file
 from aebench.errors import DataError
+from aebench_plugins.datasets import mnist
+from aebench_plugins.datasets.mnist import MNIST, MNIST_V1, OfficialFile
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

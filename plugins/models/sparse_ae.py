@@ -6,8 +6,11 @@ CS294A lecture notes, 2011; lecture 002, "Simple Sparse AE").
 
 Lecture 002 shows a one-layer sparse AE, h = f(Wx + b), and a deep one. The default is the
 deep form, D → hidden (ReLU) → code (sigmoid, penalised) → hidden (ReLU) → D, so the model
-differs from a plain MLP autoencoder of the same protocol only in its sigmoid code and the
-penalty, and the leaderboard prices the sparsity alone. ``deep=False`` gives the one-layer form.
+differs from a plain MLP autoencoder of the same protocol only in its sparse code (sigmoid units
+and the penalty), and the leaderboard prices that alone. ``deep=False`` gives the one-layer form.
+The price is mostly the sigmoid's: on MNIST after 400k samples the same network with a
+linear code and no penalty scored 0.0068 test MSE/pixel, the sigmoid code with β = 0 0.0131,
+and with β = 10 0.0137 (0.0100 after the protocol's 2M samples, at mean activation 0.058).
 
 Reconstruction is Bernoulli cross-entropy on the decoder's logits, summed over pixels and
 averaged over the batch (the data lie in [0, 1]); β weighs the penalty against that per-example
@@ -16,6 +19,7 @@ sum. ``decode`` returns the sigmoid means.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +47,11 @@ def sparsity_penalty(rho: float, rho_hat: Tensor) -> Tensor:
 class SparseAEConfig:
     #: target mean activation ρ of each code unit
     rho: float = 0.05
-    #: weight β of Σ_j KL(ρ‖ρ̂_j) against the per-example cross-entropy (summed over pixels)
-    beta: float = 1.0
+    #: weight β of Σ_j KL(ρ‖ρ̂_j) against the per-example cross-entropy (summed over pixels).
+    #: Ng's β = 3 is for a squared error; against the larger cross-entropy it left the mean
+    #: activation at 0.12 for ρ = 0.05 (MNIST, 400k samples). β = 10 held it at 0.07 (0.058
+    #: after 2M) for 5 % more error than β = 0; β = 30 reached 0.060 for 17 % more.
+    beta: float = 10.0
     #: hidden ReLU layers of the protocol's width around the code (False: h = σ(Wx + b) only)
     deep: bool = True
     lr: float | None = None
@@ -69,6 +76,10 @@ class SparseAE(TorchModel):
         enc = [d, h, code_size] if config.deep else [d, code_size]
         self.encoder = mlp(enc, final=nn.Sigmoid())
         self.decoder = mlp(enc[::-1])  # logits
+        # Start every code unit at the target activation, so the penalty has nothing to undo
+        # (MNIST: error 0.0130 against 0.0137 after 400k samples; 0.0100 either way after 2M).
+        with torch.no_grad():
+            self.encoder[-2].bias.fill_(math.log(config.rho / (1.0 - config.rho)))
 
     def encode(self, x: Tensor) -> Tensor:
         return self.encoder(x)

@@ -27,7 +27,8 @@ _RESULTS: dict[str, float] = {}
 def _mnist_train() -> torch.Tensor:
     path = SHARED / "train-images-idx3-ubyte.gz"
     if path.exists():
-        raw = np.frombuffer(gzip.open(path).read(), np.uint8, offset=16)
+        with gzip.open(path) as f:
+            raw = np.frombuffer(f.read(), np.uint8, offset=16)
         return torch.from_numpy(raw.reshape(-1, 784).astype(np.float32) / 255.0)
     g = torch.Generator().manual_seed(0)
     return torch.rand(10_000, 784, generator=g) ** 4  # MNIST-like sparsity, when absent
@@ -46,9 +47,15 @@ def _vae() -> VAE:
 
 def _harness_round(train):
     model = _vae()
-    ctx = FitContext(budget_samples=BUDGET, batch_size=BATCH, lr=1e-3, optimizer="adam",
-                     device=torch.device("cpu"), generator=torch.Generator().manual_seed(0),
-                     binarize=True)
+    ctx = FitContext(
+        budget_samples=BUDGET,
+        batch_size=BATCH,
+        lr=1e-3,
+        optimizer="adam",
+        device=torch.device("cpu"),
+        generator=torch.Generator().manual_seed(0),
+        binarize=True,
+    )
     model.fit(train, ctx)
 
 
@@ -93,8 +100,15 @@ def test_harness_overhead_ratio():
 
 def _pca_fit(train):
     spec = DataSpec(dim=784, shape=(1, 28, 28), kind="vector")
-    ctx = FitContext(budget_samples=1, batch_size=1, lr=0.0, optimizer="adam",
-                     device=torch.device("cpu"), generator=torch.Generator(), binarize=False)
+    ctx = FitContext(
+        budget_samples=1,
+        batch_size=1,
+        lr=0.0,
+        optimizer="adam",
+        device=torch.device("cpu"),
+        generator=torch.Generator(),
+        binarize=False,
+    )
     PCA(spec, 32, PCAConfig()).fit(train, ctx)
 
 
@@ -116,5 +130,6 @@ def test_sklearn_pca_full_svd_fit(benchmark, train):
     from sklearn.decomposition import PCA as SkPCA
 
     x = train.numpy()
-    benchmark.pedantic(lambda: SkPCA(n_components=32, svd_solver="full").fit(x), rounds=3,
-                       warmup_rounds=1)
+    benchmark.pedantic(
+        lambda: SkPCA(n_components=32, svd_solver="full").fit(x), rounds=3, warmup_rounds=1
+    )
