@@ -14,6 +14,7 @@ from rich.console import Console
 
 from aebench import __version__
 from aebench.errors import AebenchError
+from aebench.protocol import PRECISIONS
 
 EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 2, 1, 130
 
@@ -83,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="SAMPLES",
         help="override the training budget: the runs form a protocol VARIANT",
+    )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="training precision (bf16 autocast, meant for CUDA): the runs form a VARIANT",
     )
     p.add_argument(
         "--set",
@@ -279,7 +285,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
         except ValueError:
             raise AebenchError(f"--seeds {args.seeds!r}: expected integers like 0,1,2") from None
-    overrides = {"budget_samples": args.budget} if args.budget else None
+    overrides = {"budget_samples": args.budget} if args.budget else {}
+    if args.precision:
+        overrides["precision"] = args.precision
     if args.budget is not None and args.budget <= 0:
         raise AebenchError("--budget must be a positive number of training samples")
     requests = runner.plan(

@@ -112,6 +112,7 @@ class FitContext:
         binarize: bool,
         progress: Any = None,
         labels: Tensor | None = None,
+        precision: str = "fp32",
     ) -> None:
         self.budget_samples = budget_samples
         self.batch_size = batch_size
@@ -123,6 +124,8 @@ class FitContext:
         self.progress = progress
         #: anomaly labels of the training examples (1 = anomalous), for supervised models only
         self.labels = labels
+        #: "bf16": compute losses under :meth:`autocast` (the protocol's ``precision``)
+        self.precision = precision
         self.step = 0
         self.epoch = 0
         self.samples_seen = 0
@@ -132,6 +135,12 @@ class FitContext:
         self._losses: Tensor | None = None
         self._logged = False
         self._checked = 0
+
+    def autocast(self) -> torch.autocast:
+        """The protocol's precision for a forward pass and loss (bf16 autocast, or off)."""
+        return torch.autocast(
+            self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
+        )
 
     def plan(self, n: int) -> tuple[int, int]:
         """(batch size, number of steps) for a training set of ``n`` examples."""

@@ -12,6 +12,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+PRECISIONS = ("fp32", "bf16")
+_ADDED_LATER = {"precision": "fp32"}
+
 
 @dataclass(frozen=True)
 class Protocol:
@@ -56,6 +59,9 @@ class Protocol:
     #: "inverse-variance" (each feature's squared error weighted by 1 / (its variance over the
     #: model's training inputs + 1/n), so rare features count as much as common ones)
     anomaly_score_weighting: str = "none"
+    #: "fp32", or "bf16": gradient-trained models compute their training loss under bf16
+    #: autocast (meant for CUDA; CPU autocast works but is rarely faster). Evaluation stays fp32.
+    precision: str = "fp32"
     description: str = ""
     params: dict[str, Any] = field(default_factory=dict)
 
@@ -67,6 +73,11 @@ class Protocol:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["seeds"] = list(self.seeds)
+        # fields added after protocols were published appear only when set, so the
+        # fingerprints (and stored records) of those protocols stay valid
+        for name, default in _ADDED_LATER.items():
+            if d[name] == default:
+                del d[name]
         return d
 
     def with_overrides(self, **overrides: Any) -> Protocol:

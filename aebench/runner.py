@@ -24,7 +24,7 @@ from aebench import metrics as M
 from aebench.dataset import Splits, carve_validation
 from aebench.errors import AebenchError, Diverged
 from aebench.model import DataSpec, EvalContext, FitContext, Model
-from aebench.protocol import Protocol
+from aebench.protocol import PRECISIONS, Protocol
 from aebench.registry import DatasetEntry, ModelEntry, Registry
 
 
@@ -158,6 +158,10 @@ def prepare(splits: Splits, protocol: Protocol, device: torch.device) -> Prepare
         raise AebenchError(
             f"protocol {protocol.key}: anomaly_score_weighting "
             f"{protocol.anomaly_score_weighting!r} is not one of {M.SCORE_WEIGHTINGS}"
+        )
+    if protocol.precision not in PRECISIONS:
+        raise AebenchError(
+            f"protocol {protocol.key}: precision {protocol.precision!r} is not one of {PRECISIONS}"
         )
     if protocol.task == "anomaly" and splits.anomaly is None:
         raise AebenchError(
@@ -303,12 +307,14 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
         binarize=binary,
         progress=progress,
         labels=labels,
+        precision=proto.precision,
     )
     record["training"] = {
         "binarization": "dynamic (Bernoulli per epoch)" if binary else "none",
         "test_binarization": f"fixed, seed {proto.test_binarization_seed}" if binary else "none",
         "lr": ctx.lr,
         "optimizer": proto.optimizer,
+        "precision": proto.precision,
         "view": view,
         "code_size": getattr(model, "code_size", proto.code_size),
         "n_train": int(train_x.shape[0]),

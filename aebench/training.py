@@ -12,12 +12,14 @@ def gradient_fit(
 ) -> None:
     """Minimise ``model.loss`` with the protocol's optimiser until the budget is spent.
 
+    The loss is computed under the protocol's precision (bf16 autocast when asked).
     No host syncs in the step: the loss is logged on the device and checked once per epoch.
     """
     opt = ctx.make_optimizer(model.parameters(), lr)
     model.train()
     for batch in ctx.batches(train):
-        loss = model.loss(batch)
+        with ctx.autocast():  # the backward pass runs outside, as autocast recommends
+            loss = model.loss(batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
