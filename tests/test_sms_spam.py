@@ -7,6 +7,7 @@ import re
 import stat
 import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ import torch
 from idx_helpers import closed_port, serve_directory
 
 from aebench.datafiles import sha256_bytes, sha256_file
+from aebench.dataset import carve_validation
 from aebench.errors import AebenchError, DataError
 from aebench_plugins.datasets import sms_spam
 from aebench_plugins.datasets.sms_spam import SMS_CONTAMINATED_V1, SMS_V1, SMSSpam
@@ -175,8 +177,83 @@ def test_binary_counts_and_tfidf_features(tmp_path):
         expected = mine.double() * idf
         expected = expected / expected.norm(dim=1, keepdim=True).clamp_min(1e-12)
         torch.testing.assert_close(theirs.double(), expected, rtol=1e-5, atol=1e-6)
-    assert tfidf.provenance["vectorizer"] == "TfidfVectorizer"
-    assert tfidf.provenance["tfidf"] == {"norm": "l2", "smooth_idf": True, "sublinear_tf": False}
+    assert tfidf.provenance["vectorizer"] == "CountVectorizer + TfidfTransformer"
+    assert tfidf.provenance["tfidf"] == {
+        "norm": "l2",
+        "smooth_idf": True,
+        "sublinear_tf": False,
+        "idf_from": "training split only",
+    }
+
+
+def _texts(rows, lines) -> list[str]:
+    return [rows[n - 1][1] for n in lines]
+
+
+def test_sublinear_tfidf_with_oov_buckets_by_hand_and_against_sklearn(tmp_path):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    rows = [(label, text + " now now") for label, text in corpus(60, 12)]
+    rows[20] = ("ham", rows[20][1] + " newword newword newword")  # repeats: tf 3 in one bucket
+    write_sms(tmp_path / "sms-spam", rows)
+    k, params = 8, dict(vocabulary="fit", min_df=2, sublinear_tf=True)
+    s = load(tmp_path, features="tfidf", oov_buckets=k, **params)
+    c = load(tmp_path, features="counts", oov_buckets=k, **params)
+    vocab = set(c.extras["vocabulary"][:-k])
+    lines = {"train": c.extras["train_line_numbers"], "test": c.extras["test_line_numbers"]}
+    # counts: out-of-vocabulary tokens counted into their crc32 bucket, by hand
+    for split, x in (("train", c.train_x), ("test", c.test_x)):
+        for row, n in enumerate(lines[split].tolist()):
+            expected = np.zeros(k, np.float32)
+            for w in words(rows[n - 1][1]):
+                if w not in vocab:
+                    expected[zlib.crc32(w.encode()) % k] += 1.0
+            np.testing.assert_array_equal(x[row, -k:].numpy(), expected)
+    assert c.train_x[:, -k:].max() >= 3
+    # idf from the vocabulary's messages only (here: the fit slice), sublinear tf, unit rows
+    fit, _ = carve_validation(len(lines["train"]), SMS_V1.val_fraction, SMS_V1.split_seed)
+    vocab_counts = c.train_x[fit].double()
+    n = vocab_counts.shape[0]
+    idf = torch.log((1 + n) / (1 + (vocab_counts > 0).sum(0))) + 1
+    for counts, theirs in ((c.train_x, s.train_x), (c.test_x, s.test_x)):
+        counts = counts.double()
+        tf = torch.where(counts > 0, 1 + torch.log(counts.clamp_min(1)), torch.zeros_like(counts))
+        expected = tf * idf
+        expected = expected / expected.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        torch.testing.assert_close(theirs.double(), expected, rtol=1e-5, atol=1e-6)
+    assert s.provenance["values_in_unit_interval"] is True
+    assert s.provenance["tfidf"]["idf_from"] == "training split less the validation slice"
+    # without buckets it is scikit-learn's TfidfVectorizer fitted on the same messages
+    plain = load(tmp_path, features="tfidf", **params)
+    ref = TfidfVectorizer(min_df=2, sublinear_tf=True).fit(_texts(rows, lines["train"][fit]))
+    assert plain.extras["vocabulary"] == ref.get_feature_names_out().tolist()
+    for split, x in (("train", plain.train_x), ("test", plain.test_x)):
+        expected = ref.transform(_texts(rows, lines[split])).toarray()
+        np.testing.assert_allclose(x.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_the_dev_holdout_never_touches_the_test_split(tmp_path):
+    rows = corpus(300, 45)
+    write_sms(tmp_path / "sms-spam", rows)
+    full = load(tmp_path, min_df=1)
+    train_lines = set(full.extras["train_line_numbers"].tolist())
+    test_lines = set(full.extras["test_line_numbers"].tolist())
+    for i in test_lines:  # a word that only the test split holds
+        rows[i - 1] = (rows[i - 1][0], rows[i - 1][1] + " testonlyword")
+    write_sms(tmp_path / "sms-spam", rows)
+    dev = load(tmp_path, min_df=1, holdout="dev", oov_buckets=4)
+    d_train = set(dev.extras["train_line_numbers"].tolist())
+    d_test = set(dev.extras["test_line_numbers"].tolist())
+    assert d_train | d_test == train_lines and not d_train & d_test
+    assert len(d_test) == 63  # 30% of the 210 training messages, stratified
+    assert int(dev.test_y.sum()) == round(0.3 * int(full.train_y.sum()))
+    vocab = dev.extras["vocabulary"][:-4]
+    assert vocab == sorted({w for n in d_train for w in words(rows[n - 1][1])})
+    assert "testonlyword" not in vocab
+    assert not any("testonlyword" in rows[n - 1][1] for n in d_train | d_test)
+    assert "DEVELOPMENT holdout" in dev.provenance["split"]
+    with pytest.raises(AebenchError, match="holdout 'test-set'"):
+        load(tmp_path, holdout="test-set")
 
 
 def test_token_ids_agree_with_the_bag_of_words(tmp_path):

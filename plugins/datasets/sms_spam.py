@@ -13,6 +13,12 @@ pattern, a vocabulary built on the training split only (``min_df``, ``max_featur
 binary bag of words (or counts, or TF-IDF). The same vocabulary gives token-id sequences for
 sequence models. Spam is the anomaly. sms-spam-v2 builds the vocabulary from the training
 split's ham only and adds hashed out-of-vocabulary columns (see ``SMS_V2``).
+
+Choosing settings without the test set: the parameter ``holdout="dev"`` drops the test split
+before any vectorizer sees it and evaluates on a stratified carve of the training split, e.g.
+``SMS_V2.with_overrides(params={**SMS_V2.params, "holdout": "dev"})`` through
+``aebench.runner.plan(..., protocol_overrides=...)``. Such a variant is a development tool,
+not a protocol: it is registered nowhere and its figures are not results.
 """
 
 from __future__ import annotations
@@ -82,8 +88,20 @@ SMS_CONTAMINATED_V1 = dataclasses.replace(
 #: normal-only training no feature may exist because of the anomalies).
 #: ``oov_buckets``: k > 0 appends k binary columns; a token outside the vocabulary sets column
 #: crc32(token) mod k, so "this message holds words never seen in training" stays visible.
-_PARAMS = {**SMS_V1.params, "vocabulary": "training", "oov_buckets": 0}
+#: ``sublinear_tf``: TF-IDF only, term frequency 1 + log(tf) (scikit-learn's ``sublinear_tf``).
+#: ``holdout``: "test" evaluates on the protocol's test split; "dev" never reads the test split
+#: (its messages are dropped before any vectorizer sees the data) and evaluates on a stratified
+#: ``test_fraction`` carve of the training split (split seed + 1): a development split for
+#: choosing settings without looking at the test set.
+_PARAMS = {
+    **SMS_V1.params,
+    "vocabulary": "training",
+    "oov_buckets": 0,
+    "sublinear_tf": False,
+    "holdout": "test",
+}
 VOCABULARIES = ("training", "fit", "fit-normal")
+HOLDOUTS = ("test", "dev")
 _VOCABULARY_FROM = {
     "training": "training split only",
     "fit": "training split less the validation slice",
@@ -155,6 +173,9 @@ class SMSSpam(Dataset):
         downloaded = None if path.is_file() else _fetch(folder, download)
         texts, labels, numbers, bad = _parse(path, params["skip_bad_lines"])
         tr, te = _split(path, labels, params["test_fraction"], protocol.split_seed)
+        if params["holdout"] == "dev":  # test messages dropped before any vectorizer sees them
+            inner, dev = _split(path, labels[tr], params["test_fraction"], protocol.split_seed + 1)
+            tr, te = tr[inner], tr[dev]
         x_tr, x_te = [texts[i] for i in tr], [texts[i] for i in te]
         x_vocab = [x_tr[i] for i in _vocabulary_rows(params["vocabulary"], labels[tr], protocol)]
         vectorizer, train_x, test_x = _bag_of_words(path, params, x_vocab, x_tr, x_te)
@@ -163,7 +184,8 @@ class SMSSpam(Dataset):
         provenance = {
             **_file_provenance(path, texts, labels, bad, downloaded),
             "split": f"stratified {1 - params['test_fraction']:.0%}/"
-            f"{params['test_fraction']:.0%}, seed {protocol.split_seed} (sklearn train_test_split)",
+            f"{params['test_fraction']:.0%}, seed {protocol.split_seed} (sklearn train_test_split)"
+            + _DEV_NOTE.get(params["holdout"], ""),
             "n_train": len(tr),
             "n_test": len(te),
             "n_train_normal": int((train_y == 0).sum()),
@@ -218,11 +240,22 @@ def _params(protocol: Protocol) -> dict[str, Any]:
         raise AebenchError(
             f"protocol {protocol.key}: features {params['features']!r} is not one of {FEATURES}"
         )
+    if params["holdout"] not in HOLDOUTS:
+        raise AebenchError(
+            f"protocol {protocol.key}: holdout {params['holdout']!r} is not one of {HOLDOUTS}"
+        )
     if int(params["oov_buckets"]) < 0:
         raise AebenchError(f"protocol {protocol.key}: oov_buckets must be >= 0")
     if int(params["max_len"]) < 1 or not 0 < float(params["test_fraction"]) < 1:
         raise AebenchError(f"protocol {protocol.key}: need max_len >= 1 and 0 < test_fraction < 1")
     return params
+
+
+_DEV_NOTE = {
+    "dev": "; DEVELOPMENT holdout: the test split is dropped before preprocessing, and the "
+    "training split is split again the same way (split seed + 1) into training and development "
+    "messages",
+}
 
 
 def _vocabulary_rows(source: str, train_labels: np.ndarray, protocol: Protocol) -> np.ndarray:
@@ -350,40 +383,53 @@ def _split(path: Path, labels: np.ndarray, test_fraction: float, seed: int):
 def _bag_of_words(
     path: Path, params: dict[str, Any], x_vocab: list[str], x_tr: list[str], x_te: list[str]
 ):
-    """The vectorizer fitted on ``x_vocab`` (training messages only), dense float32 features."""
-    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+    """The vectorizer fitted on ``x_vocab`` (training messages only), dense float32 features.
 
-    common = dict(
+    TF-IDF is counts (out-of-vocabulary buckets included) through a TfidfTransformer whose idf
+    is fitted on ``x_vocab`` too: a bucket no vocabulary message fills gets the idf of a word
+    seen in no document, ln((1 + n) / 1) + 1, the largest there is, but finite. Without buckets
+    this is exactly scikit-learn's TfidfVectorizer.
+    """
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+
+    vectorizer = CountVectorizer(
         lowercase=True,
         min_df=params["min_df"],
         max_features=params["max_features"],
+        binary=params["features"] == "binary",
         dtype=np.float32,
     )
-    if params["features"] == "tfidf":
-        vectorizer = TfidfVectorizer(**common)
-    else:
-        vectorizer = CountVectorizer(binary=params["features"] == "binary", **common)
     try:
         vectorizer.fit(x_vocab)
     except ValueError as exc:  # e.g. no word reaches min_df
         raise DataError(f"{path}: cannot build a vocabulary ({exc})") from exc
-    train_x, test_x = vectorizer.transform(x_tr).toarray(), vectorizer.transform(x_te).toarray()
-    k = int(params["oov_buckets"])
-    if k > 0:
-        train_x = np.hstack([train_x, _oov_buckets(vectorizer, x_tr, k)])
-        test_x = np.hstack([test_x, _oov_buckets(vectorizer, x_te, k)])
+    k, binary = int(params["oov_buckets"]), params["features"] == "binary"
+
+    def counts(texts: list[str]) -> np.ndarray:
+        x = vectorizer.transform(texts).toarray()
+        return np.hstack([x, _oov_buckets(vectorizer, texts, k, binary)]) if k else x
+
+    train_x, test_x = counts(x_tr), counts(x_te)
+    if params["features"] == "tfidf":
+        tfidf = TfidfTransformer(norm="l2", smooth_idf=True, sublinear_tf=params["sublinear_tf"])
+        tfidf.fit(counts(x_vocab))
+        train_x, test_x = (
+            tfidf.transform(x).toarray().astype(np.float32) for x in (train_x, test_x)
+        )
     return vectorizer, train_x, test_x
 
 
-def _oov_buckets(vectorizer, texts: list[str], k: int) -> np.ndarray:
-    """(N, k) binary: column crc32(token) mod k is 1 when a token outside the vocabulary hashes
-    there (crc32, not hash(): Python salts str hashes per process)."""
+def _oov_buckets(vectorizer, texts: list[str], k: int, binary: bool = True) -> np.ndarray:
+    """(N, k): column crc32(token) mod k is 1 (or, not ``binary``, counts the tokens) when a
+    token outside the vocabulary hashes there (crc32, not hash(): Python salts str hashes per
+    process)."""
     analyze, vocab = vectorizer.build_analyzer(), vectorizer.vocabulary_
     out = np.zeros((len(texts), k), dtype=np.float32)
     for row, text in enumerate(texts):
         for token in analyze(text):
             if token not in vocab:
-                out[row, zlib.crc32(token.encode("utf-8")) % k] = 1.0
+                j = zlib.crc32(token.encode("utf-8")) % k
+                out[row, j] = 1.0 if binary else out[row, j] + 1.0
     return out
 
 
@@ -414,7 +460,8 @@ def _preprocessing(vectorizer, params, train_x: np.ndarray, test_x: np.ndarray) 
     hi = float(max(train_x.max(initial=0.0), test_x.max(initial=0.0)))
     out = {
         "features": params["features"],
-        "vectorizer": type(vectorizer).__name__,
+        "vectorizer": "CountVectorizer"
+        + (" + TfidfTransformer" if params["features"] == "tfidf" else ""),
         "lowercase": True,
         "token_pattern": vectorizer.token_pattern,
         "lemmatization": "none",
@@ -431,9 +478,10 @@ def _preprocessing(vectorizer, params, train_x: np.ndarray, test_x: np.ndarray) 
     }
     if params["features"] == "tfidf":
         out["tfidf"] = {
-            "norm": vectorizer.norm,
-            "smooth_idf": vectorizer.smooth_idf,
-            "sublinear_tf": vectorizer.sublinear_tf,
+            "norm": "l2",
+            "smooth_idf": True,
+            "sublinear_tf": bool(params["sublinear_tf"]),
+            "idf_from": _VOCABULARY_FROM[params["vocabulary"]],
         }
     return out
 
