@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from aebench import __version__
 from aebench.errors import AebenchError
@@ -104,6 +106,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="CPU threads for torch (default: torch's choice; recorded in each run)",
     )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="run N runs at once, each in a worker process of its own on this machine",
+    )
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run on a Dask cluster: tcp://HOST:8786 (a running scheduler) or local:N "
+        "(N local workers); needs `pip install 'aebench[dask]'`",
+    )
+    p.add_argument(
+        "--run-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="stop a run after this long (training + evaluation) and record it as timeout",
+    )
 
     p = sub.add_parser("show", help="leaderboards from stored records (nothing is run)")
     _common(p)
@@ -156,24 +176,44 @@ def main(argv: list[str] | None = None) -> int:
         if not args.command:
             parser.print_help()
             return EXIT_USAGE
-        return COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            _one_line_warnings(err)
+            return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")
         return EXIT_INTERRUPTED
     except AebenchError as exc:
         if debug:
             raise
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # escaped: a message may hold brackets, e.g. pip install 'aebench[dask]'
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return EXIT_USAGE
     except Exception as exc:
         if debug:
             raise
         err.print(
-            f"[red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug)",
+            f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
+            "(rerun with --debug)",
             highlight=False,
             soft_wrap=True,
         )
         return EXIT_ERROR
+
+
+def _one_line_warnings(err: Console) -> None:
+    """Show aebench's own warnings (a file skipped, a state repaired) as one line each."""
+    from aebench.errors import AebenchWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, AebenchWarning):
+            err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.simplefilter("always", AebenchWarning)
+    warnings.showwarning = show
 
 
 def _registry(args: argparse.Namespace):
@@ -302,18 +342,49 @@ def cmd_run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     results_dir = storage.default_results_dir(args.results_dir)
     data = runner.DataCache(registry, default_data_dir(args.data_dir), not args.no_download, device)
+    executor = _executor(args, registry, device, data)
     reporter = RichReporter(quiet=args.quiet)
     try:
-        summary = runner.run_suite(
-            registry, requests, results_dir, device, data, force=args.force, reporter=reporter
-        )
+        with executor:
+            summary = runner.run_suite(
+                registry,
+                requests,
+                results_dir,
+                device,
+                data,
+                force=args.force,
+                reporter=reporter,
+                executor=executor,
+            )
     except KeyboardInterrupt:
-        reporter.interrupted()
-        raise
+        reporter.interrupted(results_dir)
+        return EXIT_INTERRUPTED
     reporter.summary(summary, results_dir)
     groups = sorted({r.group for r in requests})
     _show(results_dir, groups, datasets={r.dataset for r in requests})
     return 0
+
+
+def _executor(args: argparse.Namespace, registry, device, data):
+    """Where the runs execute: in this process, in --jobs N processes, or on --cluster."""
+    import os
+
+    from aebench.executors import WorkerSetup, make_executor
+    from aebench.plugins import disabled_from_env
+
+    threads = args.threads
+    if threads is None and args.jobs:  # N processes share the cores rather than each take all
+        threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    # a cluster's workers use their own data cache unless told a path (e.g. a shared disk)
+    data_dir = args.data_dir and str(Path(args.data_dir).expanduser().resolve())
+    setup = WorkerSetup(
+        device=str(device),
+        threads=threads,
+        disabled=tuple(sorted(set(args.disable_plugin) | disabled_from_env())),
+        data_dir=data_dir if args.cluster else str(data.data_dir),
+        download=not args.no_download,
+    )
+    return make_executor(registry, device, data, setup, args.jobs, args.cluster, args.run_timeout)
 
 
 def _show(results_dir: Path, groups: list[str] | None, datasets: set[str] | None = None) -> int:

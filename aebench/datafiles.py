@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import stat
 import tempfile
@@ -177,15 +178,18 @@ def parse_idx(data: bytes, name: str | os.PathLike[str]) -> np.ndarray:
     if len(data) < header:
         raise DataError(f"{name}: IDX header cut short ({len(data)} of {header} bytes)")
     dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(dims, dtype=np.int64))
+    expected = math.prod(dims)  # exact: numpy's int64 product wraps (65536**4 == 0)
     actual = len(data) - header
     if actual != expected:
         shape = " x ".join(str(d) for d in dims)
         raise DataError(
             f"{name}: wrong size: header says {shape} = {expected:,} bytes, file holds {actual:,}"
         )
-    # bytearray makes the array writable, so torch.from_numpy takes it without a warning
-    return np.frombuffer(bytearray(data[header:]), dtype=np.uint8).reshape(dims)
+    body = np.frombuffer(bytearray(data[header:]), dtype=np.uint8)  # writable, for torch
+    try:
+        return body.reshape(dims)
+    except ValueError as exc:  # e.g. more dimensions than numpy supports
+        raise DataError(f"{name}: cannot hold a {ndim}-dimensional IDX array ({exc})") from None
 
 
 def read_idx(path: Path) -> np.ndarray:

@@ -19,6 +19,10 @@ class DuplicateError(PluginError):
     """Two plugins registered the same name; the message names both distributions."""
 
 
+class AebenchWarning(UserWarning):
+    """Something skipped or repaired that the user should hear of; the CLI shows it in one line."""
+
+
 class Diverged(Exception):  # noqa: N818 - it is an outcome, not a programming error
     """Training produced a non-finite loss; the run is recorded as ``diverged``."""
 

@@ -55,7 +55,15 @@ def reconstruction_errors(model: Model, x: Tensor, batch_size: int) -> Tensor:
                 f"reconstruct returned shape {tuple(rec.shape)} for input {tuple(xb.shape)}"
             )
         out[i : i + batch_size] = ((rec - xb) ** 2).mean(1)
+    _check_finite(out, "reconstruct")
     return out
+
+
+def _check_finite(values: Tensor, what: str) -> None:
+    """A model's NaN or infinite outputs fail its run, named, rather than pass as null metrics."""
+    bad = int((~torch.isfinite(values)).sum())
+    if bad:
+        raise ValueError(f"{what} gave NaN or infinite values for {bad} of {values.numel()} inputs")
 
 
 @torch.no_grad()
@@ -187,7 +195,9 @@ def anomaly_scores(
                 f"anomaly_score returned shape {tuple(s.shape)} for {xb.shape[0]} inputs"
             )
         parts.append(s.double())
-    return torch.cat(parts)
+    scores = torch.cat(parts)
+    _check_finite(scores, "the anomaly score")
+    return scores
 
 
 def label_free_threshold(calibration_scores, quantile: float) -> float:

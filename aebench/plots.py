@@ -35,10 +35,11 @@ def _first_seed(records: list[dict[str, Any]]) -> dict[str, tuple[dict, dict]]:
     out: dict[str, tuple[dict, dict]] = {}
     for rec in sorted(records, key=lambda r: r["seed"]):
         name = rec["model"]["name"]
-        side = artifacts.sidecar(Path(rec["_path"])) if rec.get("_path") else None
-        if name in out or rec["status"] != "ok" or side is None or not side.exists():
+        if name in out or rec["status"] != "ok":
             continue
-        out[name] = (rec, artifacts.read(side))
+        arrays = artifacts.of_record(rec)
+        if arrays is not None:
+            out[name] = (rec, arrays)
     return out
 
 

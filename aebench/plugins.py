@@ -61,7 +61,7 @@ def load_registry(
         try:
             plugin = ep.load()
             pm.register(plugin, name=ep.name)
-        except Exception as exc:  # a broken plugin must not take the others down
+        except (Exception, SystemExit) as exc:  # a broken plugin must not take the others down
             registry.broken.append((ep.name, _one_line(exc)))
             continue
         origins[ep.name] = _origin(ep)
@@ -87,10 +87,12 @@ def _call_each(pm, hook_name, registry, origins, make_register) -> None:
             impl.function(**{a: kwargs[a] for a in impl.argnames})
         except DuplicateError:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             registry.broken.append((impl.plugin_name, _one_line(exc)))
 
 
 def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({exc.code!r})"
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")

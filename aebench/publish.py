@@ -44,10 +44,8 @@ def _example_values(recs: list[dict[str, Any]], key: str) -> np.ndarray | None:
     """Per-example values of ``key`` averaged over seeds (None if any seed lacks them)."""
     arrays = []
     for r in recs:
-        side = artifacts.sidecar(Path(r["_path"])) if r.get("_path") else None
-        if side is None or not side.exists():
-            return None
-        a = artifacts.read(side).get(key)
+        stored = artifacts.of_record(r)
+        a = stored.get(key) if stored is not None else None
         if a is None:
             return None
         arrays.append(a.astype(np.float64))

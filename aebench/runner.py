@@ -6,11 +6,12 @@ Nothing here knows any model or data set by name.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -88,6 +89,10 @@ class View:
     fit: Tensor
     val: Tensor
     test: Tensor
+
+    def copy(self) -> View:
+        """Tensors of one run's own, so a model writing into its inputs changes no other run."""
+        return View(self.fit.clone(), self.val.clone(), self.test.clone())
 
 
 @dataclass
@@ -197,19 +202,13 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
-def run_one(
-    registry: Registry,
-    req: RunRequest,
-    device: torch.device,
-    data: DataCache,
-    progress: Callable[[int, int], None] | None = None,
-) -> dict[str, Any]:
-    """Run one request and return its record (never raises for a model's failure)."""
+def new_record(registry: Registry, req: RunRequest, device: torch.device) -> dict[str, Any]:
+    """The record of ``req`` as it starts (status ``failed`` until the run says otherwise)."""
     entry: ModelEntry = registry.model(req.model)
     proto = req.protocol
     started = datetime.now(timezone.utc)
     config = entry.make_config(dict(req.config_overrides))
-    record: dict[str, Any] = {
+    return {
         "format": storage.FORMAT_VERSION,
         "run_id": f"{req.group}/{req.dataset}/{req.model}/seed-{req.seed}",
         "group": req.group,
@@ -233,12 +232,33 @@ def run_one(
         "software": provenance.software(),
         "started": started.isoformat(),
     }
+
+
+def run_one(
+    registry: Registry,
+    req: RunRequest,
+    device: torch.device,
+    data: DataCache,
+    progress: Callable[[int, int], None] | None = None,
+    on_start: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run one request and return its record (never raises for a model's failure).
+
+    ``on_start`` sees the record once the data is loaded, before training (a run host sends it
+    ahead, so a run it has to stop still gets a full record).
+    """
+    entry: ModelEntry = registry.model(req.model)
+    proto = req.protocol
+    config = entry.make_config(dict(req.config_overrides))
+    record = new_record(registry, req, device)
     try:
         prepared = data.get(req.dataset, proto)
     except AebenchError:
         raise  # a data problem is the user's to fix, for every model alike: stop the suite
     record["dataset"].update(prepared.provenance)
     record["dataset"]["shape"] = list(prepared.splits.shape)
+    if on_start is not None:
+        on_start(record)
     caps = entry.capabilities_for(config)
     view = choose_view(caps.inputs, prepared.splits.kinds)
     if proto.task not in caps.tasks:
@@ -253,16 +273,58 @@ def run_one(
         )
         return _finish(record)
     try:
-        _train_and_evaluate(record, entry, config, req, prepared, view, device, progress)
+        with _torch_state_kept(record):
+            _train_and_evaluate(record, entry, config, req, prepared, view, device, progress)
     except Diverged as exc:
         record.update(status="diverged", reason=str(exc), diverged_step=exc.step)
     except torch.cuda.OutOfMemoryError:
-        record.update(status="failed", reason=f"out of memory (batch size {proto.batch_size})")
+        phase = record.get("_phase", "training")
+        batch = proto.batch_size if phase == "training" else proto.eval_batch_size
+        record.update(status="failed", reason=f"out of memory during {phase} (batch size {batch})")
+        if device.type == "cuda":  # what the failed run held goes back to the next run
+            torch.cuda.empty_cache()
     except KeyboardInterrupt:
         raise
+    except SystemExit as exc:  # e.g. a library in the plugin parsing aebench's sys.argv
+        record.update(
+            status="failed",
+            reason=f"the model called sys.exit({exc.code!r})",
+            traceback=traceback.format_exc(),
+        )
     except Exception as exc:
         record.update(status="failed", reason=_one_line(exc), traceback=traceback.format_exc())
+    finally:
+        record.pop("_phase", None)
     return _finish(record)
+
+
+@contextlib.contextmanager
+def _torch_state_kept(record: dict[str, Any]) -> Iterator[None]:
+    """Restore torch's process-wide switches after a run, so one plugin that turns autograd
+    off or changes the default dtype cannot break the runs after it; the record says so."""
+    grad, dtype, threads = (
+        torch.is_grad_enabled(),
+        torch.get_default_dtype(),
+        torch.get_num_threads(),
+    )
+    try:
+        yield
+    finally:
+        changed = []
+        if torch.is_grad_enabled() != grad:
+            changed.append(f"grad mode {'on' if torch.is_grad_enabled() else 'off'}")
+            torch.set_grad_enabled(grad)
+        if torch.get_default_dtype() != dtype:
+            changed.append(f"default dtype {torch.get_default_dtype()}")
+            torch.set_default_dtype(dtype)
+        if torch.get_num_threads() != threads:
+            changed.append(f"{torch.get_num_threads()} threads")
+            torch.set_num_threads(threads)
+        if changed:
+            record.setdefault("warnings", []).append(
+                f"the model left torch's global state changed ({', '.join(changed)}); "
+                "restored after the run"
+            )
 
 
 def _finish(record: dict[str, Any]) -> dict[str, Any]:
@@ -275,7 +337,7 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
     torch.manual_seed(req.seed)  # model initialisation draws from the global generator
     binary = caps.binary and proto.binarization == "dynamic"
     splits = prepared.splits
-    data = prepared.view(view)
+    data = prepared.view(view).copy()  # the run's own: a model may write into its inputs
     # a token view is (N, L) ids: L steps, whatever the vector view's width
     shape = tuple(data.fit.shape[1:]) if view == "tokens" else tuple(splits.shape)
     spec = DataSpec(
@@ -346,9 +408,10 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
         ais_runs=proto.ais_runs,
         train_x=train_x,
     )
+    record["_phase"] = "evaluation"  # what an out-of-memory error names
     t1 = time.perf_counter()
     has_recon = view != "tokens" and "reconstruction" in caps.tasks
-    evald = prepared.view(view, binarized_eval=True) if binary else data
+    evald = prepared.view(view, binarized_eval=True).copy() if binary else data
     result = M.evaluate(model, data.test, evald.test, ectx, reconstruction=has_recon)
     metrics = result["metrics"]
     if has_recon and data.val.shape[0]:
@@ -457,39 +520,69 @@ def run_suite(
     data: DataCache,
     force: bool = False,
     reporter: Reporter | None = None,
+    executor: Any = None,
 ) -> SuiteSummary:
     """Run every request not already complete; each finished record is written at once.
 
-    A model's failure becomes its record; Ctrl-C stops after writing nothing for the run in
-    progress (``summary.interrupted`` names it) and re-raises.
+    ``executor`` (see ``aebench.executors``) decides where runs execute; by default one after
+    another in this process. A model's failure becomes its record; Ctrl-C stops after writing
+    nothing for the runs in progress (``summary.interrupted`` names one) and re-raises.
     """
+    from aebench.executors import InlineExecutor
+
+    executor = executor or InlineExecutor(registry, device, data)
     reporter = reporter or Reporter()
     storage.check_writable(results_dir)
     storage.sweep_temporaries(results_dir)
     summary = SuiteSummary()
     todo = []
     for req in requests:
-        if not force and storage.is_complete(req.path(results_dir)):
+        path = req.path(results_dir)
+        if storage.left_alone(path) or (not force and _recorded(path, executor.run_timeout)):
             summary.skipped.append(req)
             reporter.skip(req)
         else:
             todo.append(req)
+    storage.check_writable(results_dir, [req.path(results_dir) for req in todo])
+    storage.set_aside_unreadable([req.path(results_dir) for req in todo])
     reporter.start(len(todo))
+    order = iter(range(len(todo)))
+    runs = executor.run(todo, lambda req: reporter.begin(req, next(order)), reporter.step)
     try:
-        for i, req in enumerate(todo):
-            reporter.begin(req, i)
-            try:
-                record = run_one(registry, req, device, data, progress=reporter.step)
-            except KeyboardInterrupt:
-                summary.interrupted = req
-                raise
+        for req, record in runs:
             path = req.path(results_dir)
             arrays = record.pop("_arrays", None)
-            if arrays:  # written first: a record on disk always has its arrays beside it
-                artifacts.write(artifacts.sidecar(path), arrays)
-            storage.write_record(path, record)
+            try:
+                if arrays:  # written first: a record on disk always has its arrays beside it
+                    record["arrays_sha256"] = artifacts.write(artifacts.sidecar(path), arrays)
+                storage.write_record(path, record)
+            except OSError as exc:  # a full disk, say: stop, keeping every record written
+                raise AebenchError(
+                    f"cannot write the record {path} ({exc.strerror or exc}); the "
+                    f"{len(summary.done)} run(s) recorded before it are kept"
+                ) from None
             summary.done.append(record)
             reporter.end(req, record)
+    except KeyboardInterrupt:
+        summary.interrupted = executor.in_flight[0] if executor.in_flight else None
+        raise
     finally:
+        runs.close()
         reporter.stop()
     return summary
+
+
+def _recorded(path: Path, run_timeout: float | None) -> bool:
+    """Whether a resumed suite skips this run: complete, or stopped at a limit no larger."""
+    if storage.is_complete(path):
+        return True
+    if not path.exists():
+        return False
+    try:
+        rec = storage.read_record(path)
+    except AebenchError:
+        return False
+    if rec["status"] != "timeout":
+        return False
+    # a timeout is rerun only under a larger limit (or --force): no limit would never end
+    return run_timeout is None or run_timeout <= (rec.get("run_timeout_s") or 0)

@@ -3,6 +3,11 @@
 A record is written to a temporary file in the target directory, flushed and fsynced, then
 renamed over the final name, so a crash leaves either the old record or the new one, never
 half of one. Temporary files left by a killed process are swept at the start of a run.
+
+Reading is tolerant: a file that is not a record this version can read is reported in one line
+and skipped. A run never overwrites such a file: one written by a newer aebench is left alone,
+and one that is not a record at all is renamed aside (``*.unreadable-<time>``) before the run
+is repeated.
 """
 
 from __future__ import annotations
@@ -11,10 +16,13 @@ import contextlib
 import json
 import os
 import tempfile
+import warnings
+from collections.abc import Iterable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from aebench.errors import AebenchError
+from aebench.errors import AebenchError, AebenchWarning
 
 FORMAT_VERSION = 1
 #: statuses after which a run is not repeated by a plain ``aebench run`` (failures are retried)
@@ -33,18 +41,40 @@ def record_path(results_dir: Path, group: str, dataset: str, model: str, seed: i
     return results_dir / group / dataset / model / f"seed-{seed}.json"
 
 
-def check_writable(results_dir: Path) -> None:
-    """Fail before any training if records could not be written (one-line error)."""
+class NewerFormat(AebenchError):
+    """A record written by a newer aebench: never read as ours, never overwritten."""
+
+
+def check_writable(results_dir: Path, record_paths: Iterable[Path] = ()) -> None:
+    """Fail before any training if records could not be written (one-line error).
+
+    Probes ``results_dir`` and, for each of ``record_paths``, the deepest folder of it that
+    exists already (a read-only folder of one model would otherwise fail after hours).
+    """
     try:
         results_dir.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=results_dir)
-        os.close(fd)
-        os.unlink(probe)
     except OSError as exc:
-        raise AebenchError(
-            f"results directory {results_dir} is not writable ({exc.strerror or exc}); "
-            "fix its permissions or pass --results-dir DIR"
-        ) from None
+        raise _not_writable(results_dir, exc) from None
+    folders = {results_dir}
+    for path in record_paths:
+        folder = path.parent
+        while not folder.is_dir() and folder != results_dir and folder.parent != folder:
+            folder = folder.parent
+        folders.add(folder)
+    for folder in sorted(folders):
+        try:
+            fd, probe = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=folder)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise _not_writable(folder, exc) from None
+
+
+def _not_writable(folder: Path, exc: OSError) -> AebenchError:
+    return AebenchError(
+        f"results directory {folder} is not writable ({exc.strerror or exc}); "
+        "fix its permissions or pass --results-dir DIR"
+    )
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:
@@ -79,21 +109,85 @@ def read_record(path: Path) -> dict[str, Any]:
         raise AebenchError(f"{path}: not a valid JSON record ({exc})") from None
     if not isinstance(data, dict) or "format" not in data or "status" not in data:
         raise AebenchError(f"{path}: not an aebench record (no format/status)")
-    if not isinstance(data["format"], int) or data["format"] > FORMAT_VERSION:
-        raise AebenchError(
-            f"{path}: record format {data['format']!r} is newer than this aebench reads "
+    fmt = data["format"]
+    if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt < 1:
+        raise AebenchError(f"{path}: not an aebench record (format {fmt!r})")
+    if fmt > FORMAT_VERSION:
+        raise NewerFormat(
+            f"{path}: record format {fmt!r} is newer than this aebench reads "
             f"({FORMAT_VERSION}); upgrade aebench"
         )
+    missing = _missing_fields(data)
+    if missing:
+        raise AebenchError(f"{path}: not a complete aebench record (no {', '.join(missing)})")
     return data
 
 
-def is_complete(path: Path) -> bool:
+def _missing_fields(data: dict[str, Any]) -> list[str]:
+    """The fields every reader (leaderboards, statistics, pictures) relies on that are absent."""
+    missing = [k for k in ("group", "protocol", "model", "dataset") if k not in data]
+    missing += [k for k in ("protocol", "model", "dataset") if not isinstance(data.get(k), dict)]
+    missing += [
+        f"{k}.name"
+        for k in ("model", "dataset")
+        if not isinstance(data.get(k), dict) or "name" not in data[k]
+    ]
+    if not isinstance(data["status"], str):
+        missing.append("status")
+    if not isinstance(data.get("seed"), int):
+        missing.append("seed")
+    if data["status"] == "ok" and not isinstance(data.get("metrics"), dict):
+        missing.append("metrics")
+    return sorted(set(missing))
+
+
+def record_state(path: Path) -> str:
+    """What a run finds at ``path``: "missing", "complete", "retry" (a failed run),
+    "newer" (a newer aebench's record) or "unreadable" (not a record we can read)."""
     if not path.exists():
-        return False
+        return "missing"
     try:
-        return read_record(path)["status"] in COMPLETE
+        return "complete" if read_record(path)["status"] in COMPLETE else "retry"
+    except NewerFormat:
+        return "newer"
     except AebenchError:
+        return "unreadable"
+
+
+def is_complete(path: Path) -> bool:
+    return record_state(path) == "complete"
+
+
+def set_aside(path: Path) -> Path:
+    """Rename an unreadable record out of the way (kept for inspection); return the new path."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.unreadable-{stamp}")
+    os.replace(path, target)
+    return target
+
+
+def left_alone(path: Path) -> bool:
+    """A newer aebench's record is left as it is, even under --force: it is not ours to lose."""
+    if record_state(path) != "newer":
         return False
+    warnings.warn(
+        f"{path}: written by a newer aebench; left as it is, not rerun",
+        AebenchWarning,
+        stacklevel=2,
+    )
+    return True
+
+
+def set_aside_unreadable(paths: Iterable[Path]) -> None:
+    """Rename files that are not records out of the way of the runs about to replace them."""
+    for path in paths:
+        if record_state(path) == "unreadable":
+            kept = set_aside(path)
+            warnings.warn(
+                f"{path} is not a readable record; kept as {kept.name}, and the run is repeated",
+                AebenchWarning,
+                stacklevel=2,
+            )
 
 
 def load_records(results_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:

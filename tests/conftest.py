@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -51,17 +52,55 @@ def fake_site(tmp_path, monkeypatch):
     return site
 
 
-def run_cli(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 600
-) -> subprocess.CompletedProcess:
-    """``aebench ARGS`` in a subprocess, as a user would run it."""
+def _cli_env(env: dict[str, str] | None) -> dict[str, str]:
     # one thread: the tests' models are tiny, and two threads thrash on a busy 2-core machine
-    full_env = {**os.environ, "COLUMNS": "200", "OMP_NUM_THREADS": "1", **(env or {})}
+    return {**os.environ, "COLUMNS": "200", "OMP_NUM_THREADS": "1", **(env or {})}
+
+
+def run_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 600,
+    **popen: Any,
+) -> subprocess.CompletedProcess:
+    """``aebench ARGS`` in a subprocess, as a user would run it (``popen``: more for Popen)."""
     return subprocess.run(
         [sys.executable, "-m", "aebench.cli", *args],
         capture_output=True,
         text=True,
-        env=full_env,
+        env=_cli_env(env),
         cwd=cwd or REPO,
         timeout=timeout,
+        **popen,
     )
+
+
+def start_cli(*args: str, env: dict[str, str] | None = None, log: Path) -> subprocess.Popen:
+    """``aebench ARGS`` started in a subprocess and left running; its output goes to ``log``
+    (``.out`` and ``.err``), so a test can signal it while it works."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "aebench.cli", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=open(log.with_suffix(".out"), "w"),  # noqa: SIM115 - the child holds it
+        stderr=open(log.with_suffix(".err"), "w"),  # noqa: SIM115
+        text=True,
+        env=_cli_env(env),
+        cwd=REPO,
+    )
+
+
+def install_faulty_plugins(site: Path) -> dict[str, str]:
+    """Install ``faulty_plugin.py`` (distribution aebench-faulty) and a plugin whose import
+    raises (aebench-broken) into ``site``; return the environment a subprocess needs."""
+    source = (Path(__file__).parent / "faulty_plugin.py").read_text()
+    make_distribution(
+        site, "aebench-faulty", {"aebench_faulty": source}, {"faulty": "aebench_faulty"}
+    )
+    make_distribution(
+        site,
+        "aebench-broken",
+        {"aebench_broken": "raise RuntimeError('injected fault: import fails')\n"},
+        {"broken": "aebench_broken"},
+    )
+    return {"PYTHONPATH": str(site) + os.pathsep + os.environ.get("PYTHONPATH", "")}

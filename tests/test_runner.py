@@ -144,15 +144,20 @@ def test_write_record_is_atomic(tmp_path, monkeypatch):
 
 
 def test_unreadable_records_are_reported_and_skipped(tmp_path):
-    storage.write_record(tmp_path / "good.json", {"format": 1, "status": "ok"})
+    good = {"format": 1, "status": "ok", "group": "g", "seed": 0, "metrics": {}, "protocol": {}}
+    storage.write_record(
+        tmp_path / "good.json", {**good, "model": {"name": "m"}, "dataset": {"name": "d"}}
+    )
+    (tmp_path / "partial.json").write_text(json.dumps({"format": 1, "status": "ok", "seed": "0"}))
     (tmp_path / "broken.json").write_text("{not json")
     (tmp_path / "future.json").write_text(json.dumps({"format": 99, "status": "ok"}))
     (tmp_path / "other.json").write_text(json.dumps([1, 2]))
     records, problems = storage.load_records(tmp_path)
     assert len(records) == 1
-    assert len(problems) == 3
+    assert len(problems) == 4
     assert any("broken.json: not a valid JSON record" in p for p in problems)
     assert any("format 99 is newer" in p for p in problems)
+    assert any("partial.json: not a complete aebench record (no dataset, " in p for p in problems)
 
 
 def test_temporaries_from_a_killed_run_are_swept(tmp_path):
