@@ -307,7 +307,7 @@ def _parse_sets(items: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from aebench import runner, storage
+    from aebench import runner, storage, suite
     from aebench.dataset import default_data_dir
     from aebench.progress import RichReporter
     from aebench.provenance import resolve_device
@@ -346,7 +346,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     reporter = RichReporter(quiet=args.quiet)
     try:
         with executor:
-            summary = runner.run_suite(
+            summary = suite.run_suite(
                 registry,
                 requests,
                 results_dir,

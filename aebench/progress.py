@@ -16,7 +16,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from aebench.runner import Reporter, RunRequest, SuiteSummary
+from aebench.runner import RunRequest
+from aebench.suite import Reporter, SuiteSummary
 
 #: finished runs named one by one in the message after Ctrl-C (then a count)
 _NAMED = 10

@@ -18,7 +18,7 @@ import pytest
 import torch
 from conftest import make_distribution
 
-from aebench import cli, runner, storage
+from aebench import cli, runner, storage, suite
 from aebench.executors import DaskExecutor, InlineExecutor, ProcessExecutor, make_executor
 from aebench.host import WorkerSetup
 from aebench.plugins import load_registry
@@ -157,7 +157,7 @@ def _plan(registry, models, seeds=(0,)):
 
 def _suite(registry, models, results, executor=None, seeds=(0,), **kw):
     data = runner.DataCache(registry, results.parent, False, torch.device("cpu"))
-    return runner.run_suite(
+    return suite.run_suite(
         registry,
         _plan(registry, models, seeds),
         results,
@@ -247,9 +247,9 @@ def test_run_timeout_records_timeout_and_the_next_run_completes(registry, cluste
         cluster.run_timeout = None
     path = tmp_path / "rec" / "x.json"
     storage.write_record(path, {**by_model["sleeper"]})
-    assert runner._recorded(path, None)  # no limit given: kept (it might never end)
-    assert runner._recorded(path, 2.0)
-    assert not runner._recorded(path, 5.0)  # a larger limit reruns it
+    assert suite._recorded(path, None)  # no limit given: kept (it might never end)
+    assert suite._recorded(path, 2.0)
+    assert not suite._recorded(path, 5.0)  # a larger limit reruns it
 
 
 def test_run_timeout_alone_runs_in_a_worker_process(registry, setup):
@@ -260,7 +260,7 @@ def test_run_timeout_alone_runs_in_a_worker_process(registry, setup):
 
 
 def test_interrupt_records_nothing_for_runs_in_flight(registry, setup, tmp_path):
-    class CtrlC(runner.Reporter):
+    class CtrlC(suite.Reporter):
         def end(self, req, record):
             raise KeyboardInterrupt  # as if Ctrl-C arrived while the sleeper is still running
 

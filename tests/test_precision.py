@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from aebench import Capabilities, FitContext, TorchModel, hookimpl, runner
+from aebench import Capabilities, FitContext, TorchModel, hookimpl, runner, suite
 from aebench.errors import AebenchError
 from aebench.plugins import load_registry
 from aebench.testing import ToyPlugin
@@ -66,7 +66,7 @@ def _run(registry, tmp_path, **overrides):
     DtypeSpy.seen = set()
     reqs = runner.plan(registry, ["spy"], ["toy"], seeds=[0], protocol_overrides=overrides)
     data = runner.DataCache(registry, tmp_path, False, torch.device("cpu"))
-    summary = runner.run_suite(registry, reqs, tmp_path / "rec", torch.device("cpu"), data)
+    summary = suite.run_suite(registry, reqs, tmp_path / "rec", torch.device("cpu"), data)
     return summary.done[0], reqs[0]
 
 

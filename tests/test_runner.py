@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from aebench import Capabilities, TorchModel, hookimpl, runner, storage
+from aebench import Capabilities, TorchModel, hookimpl, runner, storage, suite
 from aebench.plugins import load_registry
 from aebench.testing import ToyPlugin
 
@@ -89,7 +89,7 @@ def registry():
 def _suite(registry, models, tmp_path, **kw):
     reqs = runner.plan(registry, models, ["toy"], seeds=[0])
     data = runner.DataCache(registry, tmp_path, False, torch.device("cpu"))
-    return runner.run_suite(registry, reqs, tmp_path / "rec", torch.device("cpu"), data, **kw)
+    return suite.run_suite(registry, reqs, tmp_path / "rec", torch.device("cpu"), data, **kw)
 
 
 def test_each_fault_is_isolated_to_its_own_row(registry, tmp_path):
