@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
+from toy_models import Cfg, LinearAE
 
-from aebench import Capabilities, FitContext, TorchModel, hookimpl, runner, suite
+from aebench import FitContext, hookimpl, runner, suite
 from aebench.errors import AebenchError
 from aebench.plugins import load_registry
 from aebench.testing import ToyPlugin
@@ -18,28 +18,10 @@ from aebench.testing import ToyPlugin
 RECORDS = Path(__file__).resolve().parents[1] / "results" / "records"
 
 
-@dataclass(frozen=True)
-class Cfg:
-    @classmethod
-    def tiny(cls):
-        return cls()
-
-
-class DtypeSpy(TorchModel):
+class DtypeSpy(LinearAE):
     """A linear AE that remembers the dtype its training loss saw its code in."""
 
-    capabilities = Capabilities(inputs=("vector",))
     seen: set[torch.dtype] = set()
-
-    def __init__(self, spec, code_size, config):
-        super().__init__(spec, code_size, config)
-        self.enc, self.dec = nn.Linear(spec.dim, code_size), nn.Linear(code_size, spec.dim)
-
-    def encode(self, x):
-        return self.enc(x)
-
-    def decode(self, z):
-        return self.dec(z)
 
     def loss(self, batch):
         z = self.encode(batch)

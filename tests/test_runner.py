@@ -4,39 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 
 import pytest
 import torch
-from torch import nn
+from toy_models import Cfg
+from toy_models import LinearAE as _Linear
 
-from aebench import Capabilities, TorchModel, hookimpl, runner, storage, suite
+from aebench import Capabilities, hookimpl, runner, storage, suite
 from aebench.plugins import load_registry
 from aebench.testing import ToyPlugin
-
-
-@dataclass(frozen=True)
-class Cfg:
-    @classmethod
-    def tiny(cls):
-        return cls()
-
-
-class _Linear(TorchModel):
-    capabilities = Capabilities(inputs=("vector",))
-
-    def __init__(self, spec, code_size, config):
-        super().__init__(spec, code_size, config)
-        self.enc, self.dec = nn.Linear(spec.dim, code_size), nn.Linear(code_size, spec.dim)
-
-    def encode(self, x):
-        return self.enc(x)
-
-    def decode(self, z):
-        return self.dec(z)
-
-    def loss(self, batch):
-        return ((self.decode(self.encode(batch)) - batch) ** 2).mean()
 
 
 class Raises(_Linear):

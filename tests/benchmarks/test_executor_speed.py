@@ -16,7 +16,7 @@ import time
 import pytest
 
 pytestmark = pytest.mark.benchmark
-GRID = ["-m", "pca,denoising_ae,sparse_ae,vae", "--seeds", "0,1,2", "--budget", "15000"]
+GRID = ["-m", "pca,denoising_ae,sparse_ae,vae", "--seeds", "0,1,2", "--budget", "60000"]
 MODES = {"sequential": [], "jobs-2": ["--jobs", "2"], "cluster-local-2": ["--cluster", "local:2"]}
 _WALL: dict[str, float] = {}
 
