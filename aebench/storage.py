@@ -63,7 +63,7 @@ def check_writable(results_dir: Path, record_paths: Iterable[Path] = ()) -> None
         folders.add(folder)
     for folder in sorted(folders):
         try:
-            fd, probe = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=folder)
+            fd, probe = tempfile.mkstemp(prefix=_tmp_prefix(), dir=folder)
             os.close(fd)
             os.unlink(probe)
         except OSError as exc:
@@ -81,7 +81,7 @@ def atomic_write(path: Path, data: bytes | str) -> None:
     """Write ``data`` to ``path`` atomically: temp file in the same directory, fsync, rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     blob = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(), dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(blob)
@@ -208,11 +208,32 @@ def load_records(results_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
     return records, problems
 
 
+def _tmp_prefix() -> str:
+    # the writer's pid is in the name, so a sweep can tell a dead writer's leftovers from the
+    # file another live aebench process is writing into the same results directory
+    return f"{_TMP_PREFIX}{os.getpid()}-"
+
+
+def _writer_alive(tmp: Path) -> bool:
+    pid = tmp.name[len(_TMP_PREFIX) :].split("-", 1)[0]
+    if not pid.isdigit():
+        return False  # no pid in the name: an older aebench's leftover
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # alive, but another user's
+        return True
+    return True
+
+
 def sweep_temporaries(results_dir: Path) -> int:
-    """Remove temporary files a killed process left behind; return how many."""
+    """Remove temporary files whose writer has died (a killed process's); return how many."""
     n = 0
     if results_dir.exists():
         for tmp in results_dir.rglob(_TMP_PREFIX + "*"):
+            if _writer_alive(tmp):
+                continue
             with contextlib.suppress(OSError):
                 tmp.unlink()
                 n += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import pytest
 import torch
@@ -142,6 +143,27 @@ def test_temporaries_from_a_killed_run_are_swept(tmp_path):
     (d / ".aebench-tmp-abc").write_text("{")
     assert storage.sweep_temporaries(tmp_path) == 1
     assert not list(tmp_path.rglob(".aebench-tmp-*"))
+
+
+def test_a_sweep_spares_the_temporary_a_live_process_is_writing(tmp_path):
+    """Two aebench processes on one results directory: one's start must not break the other."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    d = tmp_path / "g" / "d" / "m"
+    d.mkdir(parents=True)
+    live = d / f".aebench-tmp-{os.getpid()}-x1"
+    gone = d / f".aebench-tmp-{int(dead.stdout)}-x2"
+    live.write_text("{")
+    gone.write_text("{")
+    assert storage.sweep_temporaries(tmp_path) == 1
+    assert live.exists() and not gone.exists()
 
 
 def test_non_finite_metrics_become_null_with_a_warning():
