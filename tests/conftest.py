@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -87,6 +88,9 @@ def start_cli(*args: str, env: dict[str, str] | None = None, log: Path) -> subpr
         text=True,
         env=_cli_env(env),
         cwd=REPO,
+        # as at a terminal: a test run started as a background job inherits SIGINT ignored,
+        # and Python then installs no KeyboardInterrupt handler, so Ctrl-C could not be tried
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
