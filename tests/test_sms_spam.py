@@ -476,3 +476,47 @@ def test_shared_real_data():
     assert prov["truncated_messages"] == 22  # of 5,574 at max_len 64
     seed0 = SMSSpam().load(SMS_V1.with_overrides(split_seed=0), SHARED_DATA, download=False)
     assert seed0.provenance["vocab_size"] == 3_294
+
+
+def char_grams(text: str, n: int) -> set[str]:
+    """An independent character 1..n-gram set: lower-cased, runs of white space as one space."""
+    t = re.sub(r"\s\s+", " ", text.lower())
+    return {t[i : i + m] for m in range(1, n + 1) for i in range(len(t) - m + 1)}
+
+
+def test_character_ngrams_by_hand_vocabulary_from_normal_fit_messages_only(tmp_path):
+    from aebench_plugins.datasets.sms_spam import SMS_V3
+
+    rows = corpus(80, 16)
+    write_sms(tmp_path / "sms-spam", rows)
+    first = load(tmp_path, protocol=SMS_V3)
+    test_lines = first.extras["test_line_numbers"].tolist()
+    rows[test_lines[0] - 1] = (rows[test_lines[0] - 1][0], rows[test_lines[0] - 1][1] + " £7")
+    write_sms(tmp_path / "sms-spam", rows)
+    s = load(tmp_path, protocol=SMS_V3)
+    k = SMS_V3.params["oov_buckets"]
+    names = s.extras["vocabulary"]
+    char_names = [c[len("<char:") : -1] for c in names if c.startswith("<char:")]
+    lines = {"train": s.extras["train_line_numbers"], "test": s.extras["test_line_numbers"]}
+    fit, _ = carve_validation(len(lines["train"]), SMS_V3.val_fraction, SMS_V3.split_seed)
+    normal_fit = [n for n in lines["train"][fit].tolist() if rows[n - 1][0] == "ham"]
+    expected_vocab = sorted(set().union(*(char_grams(rows[n - 1][1], 2) for n in normal_fit)))
+    assert char_names == expected_vocab
+    assert "£" not in char_names and "£7" not in char_names  # only the test split holds them
+    assert names[-k:] == [f"<char-oov:{j}>" for j in range(k)]
+    column = {g: j for j, g in enumerate(char_names)}
+    start = len(names) - k - len(char_names)
+    for split, x in (("train", s.train_x), ("test", s.test_x)):
+        for row, n in enumerate(lines[split].tolist()):
+            grams = char_grams(rows[n - 1][1], 2)
+            want = np.zeros(len(char_names) + k, np.float32)
+            for g in grams:
+                j = column.get(g)
+                want[j if j is not None else len(char_names) + zlib.crc32(g.encode()) % k] = 1
+            np.testing.assert_array_equal(x[row, start:].numpy(), want)
+    row = lines["test"].tolist().index(test_lines[0])
+    assert s.test_x[row, -k:].sum() >= 1  # the unseen "£", "£7", " £" are in a bucket
+    assert s.provenance["char_ngrams"]["ngram_range"] == [1, 2]
+    assert s.provenance["n_features"] == len(names) == s.train_x.shape[1]
+    with pytest.raises(AebenchError, match="char_ngrams"):
+        load(tmp_path, protocol=SMS_V3, char_ngrams=-1)
