@@ -438,11 +438,14 @@ def test_download_fails_fast_when_offline(tmp_path, monkeypatch):
     assert files_under(tmp_path) == {"sms-spam"}
 
 
-def test_registers_both_protocols():
+def test_registers_every_protocol_newest_first():
     seen = {}
     sms_spam.aebench_register_datasets(lambda name, factory, **kw: seen.update({name: kw}))
-    normal, contaminated = seen["sms-spam"]["protocols"][:2]  # v1; v2 follows
-    assert (normal.key, contaminated.key) == ("sms-spam-v1", "sms-spam-contaminated-v1")
+    protocols = seen["sms-spam"]["protocols"]
+    assert [p.key for p in protocols] == [
+        f"sms-spam{kind}-v{v}" for v in (3, 2, 1) for kind in ("", "-contaminated")
+    ]
+    normal, contaminated = protocols[-2:]
     assert (normal.anomaly_train, contaminated.anomaly_train) == ("normal", "all")
     for p in (normal, contaminated):
         assert p.dataset == "sms-spam" and p.task == "anomaly" and p.binarization == "none"

@@ -426,7 +426,9 @@ def _bag_of_words(
     common = dict(lowercase=True, min_df=params["min_df"], binary=binary, dtype=np.float32)
     vectorizer = CountVectorizer(max_features=params["max_features"], **common)
     n_chars = int(params["char_ngrams"])
-    chars = CountVectorizer(analyzer="char", ngram_range=(1, n_chars), **common) if n_chars else None
+    chars = None
+    if n_chars:
+        chars = CountVectorizer(analyzer="char", ngram_range=(1, n_chars), **common)
     for v in (vectorizer, chars) if chars is not None else (vectorizer,):
         try:
             v.fit(x_vocab)
@@ -607,12 +609,13 @@ def aebench_register_datasets(register):
     register(
         "sms-spam",
         SMSSpam,
+        # newest first: `-d sms-spam` and `-p sms-spam` (a name without a version) mean v3
         protocols=[
-            SMS_V1,
-            SMS_CONTAMINATED_V1,
-            SMS_V2,
-            SMS_CONTAMINATED_V2,
             SMS_V3,
             SMS_CONTAMINATED_V3,
+            SMS_V2,
+            SMS_CONTAMINATED_V2,
+            SMS_V1,
+            SMS_CONTAMINATED_V1,
         ],
     )
