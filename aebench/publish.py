@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -94,12 +95,28 @@ def _set(cell: render.Cell, result: tuple[bool, float]) -> None:
         cell.tied, cell.p = tied, p
 
 
+def _newest_versions(boards: list[render.Board]) -> list[render.Board]:
+    """One board per data set and protocol name: its newest version. Superseded versions and
+    variants (``--budget`` and the like) would count a data set more than once."""
+    newest: dict[tuple[str, str], tuple[int, render.Board]] = {}
+    for b in boards:
+        m = re.fullmatch(r"(.+)-v(\d+)", b.group)
+        if m is None:  # a variant: "name-vN~fingerprint"
+            continue
+        key, version = (b.dataset, m.group(1)), int(m.group(2))
+        if key not in newest or version > newest[key][0]:
+            newest[key] = (version, b)
+    return [b for _, b in newest.values()]
+
+
 def summary_table(boards: list[render.Board]) -> tuple[list[str], list[list[str]]]:
-    """Average rank of each model (headline metric per task) across the published boards."""
+    """Average rank of each model (headline metric per task) across the published boards: the
+    newest version of each protocol, the models each board ranks (not-applicable ones are not
+    ranked there; the "boards" column says on how many a model was)."""
     rows = []
     for task, key in HEADLINE.items():
         tables = {}
-        for b in boards:
+        for b in _newest_versions(boards):
             if not any(c.key == key for c in b.columns):
                 continue
             tables[f"{b.dataset}/{b.group}"] = {
@@ -107,7 +124,8 @@ def summary_table(boards: list[render.Board]) -> tuple[list[str], list[list[str]
             }
         better = "lower" if key == "recon_mse" else "higher"
         for model, (rank, n) in sorted(average_ranks(tables, better).items(), key=lambda x: x[1]):
-            rows.append([task, key, model, f"{rank:.2f}", str(n), ", ".join(sorted(tables))])
+            used = sorted(t for t, vals in tables.items() if vals.get(model) is not None)
+            rows.append([task, key, model, f"{rank:.2f}", str(n), ", ".join(used)])
     return ["task", "ranked by", "model", "average rank", "boards", "boards used"], rows
 
 
@@ -132,7 +150,13 @@ def publish(results_dir: Path, out_dir: Path, figures: bool = True) -> list[Path
         if figures:
             written += plots.all_figures(recs, out_dir / "figures", stem, b.title)
     head, rows = summary_table(boards)
-    text = "### Average ranks across data sets\n\n" + tabulate(rows, head, tablefmt="pipe") + "\n"
+    text = (
+        "### Average ranks across data sets\n\n"
+        + tabulate(rows, head, tablefmt="pipe")
+        + "\n\nRank 1 is best (ties share the mean rank), over the newest version of each "
+        "protocol; reference rows are not ranked, and a model is ranked only on the boards it "
+        "applies to (the boards column).\n"
+    )
     written.append(_write(out_dir / "summary.md", text))
     buf = io.StringIO()
     csv.writer(buf).writerows([head, *rows])

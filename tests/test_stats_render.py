@@ -92,3 +92,30 @@ def test_average_ranks_by_hand():
     tables = {"a": {"x": 0.1, "y": 0.2, "z": 0.3}, "b": {"x": 0.5, "y": 0.4}}
     ranks = average_ranks(tables, "lower")
     assert ranks == {"x": (1.5, 2), "y": (1.5, 2), "z": (3.0, 1)}
+
+
+def test_summary_ranks_only_the_newest_version_of_each_protocol():
+    from aebench.publish import summary_table
+
+    col = render.Column("anomaly.auroc", "AUROC", "higher", 3)
+
+    def board(group, dataset, values):
+        rows = [
+            render.Row(m, "ok", False, 32, "", {"anomaly.auroc": render.Cell(v, 0.0, 3)})
+            for m, v in values.items()
+        ]
+        return render.Board(group, dataset, group, [], [col], rows)
+
+    boards = [
+        board("spam-v1", "spam", {"a": 0.1, "b": 0.9}),  # superseded: b would win it
+        board("spam-v2", "spam", {"a": 0.9, "b": 0.8}),
+        board("spam-v2~abc123", "spam", {"a": 0.1, "b": 0.9}),  # a --budget variant
+        board("novelty-v1", "img", {"a": 0.7, "b": 0.6, "c": 0.8}),
+    ]
+    head, rows = summary_table(boards)
+    got = {r[2]: (r[3], r[4], r[5]) for r in rows if r[1] == "anomaly.auroc"}
+    assert got == {
+        "a": ("1.50", "2", "img/novelty-v1, spam/spam-v2"),
+        "b": ("2.50", "2", "img/novelty-v1, spam/spam-v2"),
+        "c": ("1.00", "1", "img/novelty-v1"),
+    }
