@@ -96,13 +96,18 @@ def anomaly_curves(records, path: Path, title: str) -> Path | None:
         return None
     plt = _plt()
     fig, (roc, pr) = plt.subplots(1, 2, figsize=(11, 4.5))
-    for name, (rec, arrays) in sorted(runs.items()):
+    colours = plt.get_cmap("tab20")  # 20 distinct colours: a board has more than tab10's 10
+    for i, (name, (rec, arrays)) in enumerate(sorted(runs.items())):
         y, s = arrays["test_anomalous"].astype(bool), arrays["test_scores"]
         fpr, tpr, _ = roc_curve(y, s)
         prec, recall, _ = precision_recall_curve(y, s)
         m = rec["metrics"]
-        roc.plot(fpr, tpr, lw=1, label=f"{name} ({m['anomaly.auroc']:.3f})")
-        pr.plot(recall, prec, lw=1, label=f"{name} ({m['anomaly.auprc']:.3f})")
+        reference = "reference" in rec["model"].get("tags", []) or bool(
+            rec["model"].get("capabilities", {}).get("supervised")
+        )
+        style = dict(lw=1, color=colours(i % 20), ls="--" if reference else "-")
+        roc.plot(fpr, tpr, label=f"{name} ({m['anomaly.auroc']:.3f})", **style)
+        pr.plot(recall, prec, label=f"{name} ({m['anomaly.auprc']:.3f})", **style)
     roc.plot([0, 1], [0, 1], "k:", lw=0.8)
     roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (AUROC)")
     pr.set(xlabel="recall", ylabel="precision", title="precision-recall (AUPRC)")
