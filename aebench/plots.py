@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from aebench import artifacts
+from aebench import artifacts, render
 
 
 def _plt():
@@ -102,10 +102,7 @@ def anomaly_curves(records, path: Path, title: str) -> Path | None:
         fpr, tpr, _ = roc_curve(y, s)
         prec, recall, _ = precision_recall_curve(y, s)
         m = rec["metrics"]
-        reference = "reference" in rec["model"].get("tags", []) or bool(
-            rec["model"].get("capabilities", {}).get("supervised")
-        )
-        style = dict(lw=1, color=colours(i % 20), ls="--" if reference else "-")
+        style = dict(lw=1, color=colours(i % 20), ls="--" if render.is_reference(rec) else "-")
         roc.plot(fpr, tpr, label=f"{name} ({m['anomaly.auroc']:.3f})", **style)
         pr.plot(recall, prec, label=f"{name} ({m['anomaly.auprc']:.3f})", **style)
     roc.plot([0, 1], [0, 1], "k:", lw=0.8)

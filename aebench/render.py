@@ -132,11 +132,17 @@ def _board(group: str, dataset: str, recs: list[dict[str, Any]]) -> Board:
     )
 
 
+def is_reference(record: dict[str, Any]) -> bool:
+    """A reference row (tagged so, or trained with labels), not a model under comparison."""
+    caps = record["model"].get("capabilities") or {}
+    return "reference" in record["model"].get("tags", []) or bool(caps.get("supervised"))
+
+
 def _row(name: str, rs: list[dict[str, Any]], columns: list[Column]) -> Row:
     ok = [r for r in rs if r["status"] == "ok"]
     first = rs[0]
     caps = first["model"].get("capabilities") or {}
-    reference = "reference" in first["model"].get("tags", []) or bool(caps.get("supervised"))
+    reference = is_reference(first)
     if ok:
         status = f"ok {len(ok)}/{len(rs)}"
         others = sorted({f"{r['status']}: {r.get('reason')}" for r in rs if r["status"] != "ok"})
