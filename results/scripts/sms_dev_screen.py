@@ -24,6 +24,7 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from aebench.dataset import carve_validation
+from aebench.errors import AebenchError
 from aebench.metrics import inverse_variance_weights
 from aebench_plugins.datasets.sms_spam import SMS_V2, SMSSpam
 
@@ -64,4 +65,8 @@ def screen(data_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    screen(Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data"))
+    try:
+        screen(Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data"))
+    except AebenchError as exc:  # e.g. no SMSSpamCollection under DATA_DIR: one line, exit 2
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
