@@ -104,3 +104,38 @@ def carve_validation(n_train: int, fraction: float, seed: int) -> tuple[Tensor, 
     perm = torch.randperm(n_train, generator=g)
     n_val = int(round(n_train * fraction))
     return perm[n_val:].sort().values, perm[:n_val].sort().values
+
+
+def run_split_seed(protocol: Protocol, seed: int) -> int:
+    """The split seed of run ``seed``: ``protocol.split_seed``, or with ``split_per_seed`` one
+    derived from both (numpy ``SeedSequence([split_seed, seed])``, its first 32-bit word), so
+    each seed draws its own split and the same seed always draws the same one."""
+    if not protocol.split_per_seed:
+        return protocol.split_seed
+    import numpy as np
+
+    return int(np.random.SeedSequence([protocol.split_seed, seed]).generate_state(1)[0])
+
+
+def for_run(protocol: Protocol, seed: int) -> Protocol:
+    """The protocol a data set is loaded (and the validation slice carved) with for run
+    ``seed``: ``protocol`` itself, or with a per-seed split its copy with that run's split seed.
+
+    A data set plugin then needs to know nothing about per-seed splits: it splits with
+    ``protocol.split_seed`` as always, and the cache keys each split by its own fingerprint.
+    """
+    split_seed = run_split_seed(protocol, seed)
+    if split_seed == protocol.split_seed:
+        return protocol
+    return protocol.with_overrides(split_seed=split_seed)
+
+
+def split_info(protocol: Protocol, seed: int) -> dict[str, Any]:
+    """What a record says about its split: the split seed, and how it was derived."""
+    info: dict[str, Any] = {"split_seed": run_split_seed(protocol, seed)}
+    if protocol.split_per_seed:
+        info["split_seed_rule"] = (
+            f"drawn per run seed: numpy SeedSequence([{protocol.split_seed}, {seed}])"
+            ".generate_state(1)[0]"
+        )
+    return info

@@ -113,12 +113,15 @@ def evaluate(
     test_eval_x: Tensor,
     ctx: EvalContext,
     reconstruction: bool = True,
+    nll_index: Tensor | None = None,
 ) -> dict[str, Any]:
     """Every shared metric on the test split.
 
     ``test_x`` holds the plain test inputs (reconstruction error is always measured on them, so
     the column compares like with like); ``test_eval_x`` is what likelihoods are evaluated on
-    (the fixed-seed binarisation for binary models, else ``test_x``).
+    (the fixed-seed binarisation for binary models, else ``test_x``); ``nll_index``, when given,
+    the test examples they are evaluated on (the protocol's ``nll_examples``, the same for
+    every model).
     """
     model.eval()
     bs = ctx.batch_size
@@ -131,8 +134,9 @@ def evaluate(
         metrics["recon_mse_binarized"] = float(
             reconstruction_errors(model, test_eval_x, bs).double().mean()
         )
+    like_x = test_eval_x if nll_index is None else test_eval_x[nll_index.to(test_eval_x.device)]
     with torch.no_grad():
-        estimates = model.likelihood(test_eval_x, ctx)
+        estimates = model.likelihood(like_x, ctx)
     like_metrics, likelihood = summarize_likelihoods(estimates)
     metrics.update(like_metrics)
     if estimates:

@@ -81,6 +81,9 @@ class LikelihoodEstimate:
     For ``kind == "bound"`` the value is an upper bound on the NLL (e.g. the negative ELBO).
     ``parts`` holds per-example components (e.g. the ELBO's reconstruction and KL terms);
     ``info`` holds the estimator's settings and diagnostics (k, chains, spread, warnings).
+    ``nll`` has one value per example given, in order; an estimator that evaluates fewer (IWAE
+    under ``EvalContext.iwae_examples``) evaluates the first ones, so each value's example is
+    known (``aebench.nll_examples``).
     """
 
     nll: Tensor

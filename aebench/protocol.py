@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PRECISIONS = ("fp32", "bf16")
-_ADDED_LATER = {"precision": "fp32"}
+#: fields added after protocols were published, with the default that keeps their behaviour
+_ADDED_LATER = {
+    "precision": "fp32",
+    "split_per_seed": False,
+    "nll_examples": None,
+    "contamination_matched": False,
+}
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,10 @@ class Protocol:
     seeds: tuple[int, ...] = (0, 1, 2)
     val_fraction: float = 0.1
     split_seed: int = 12345
+    #: True: each run seed draws its own split (for data sets with no official one), with split
+    #: seed ``aebench.dataset.run_split_seed(protocol, seed)``; False: every seed uses
+    #: ``split_seed``. Either way the record's ``dataset.split_seed`` names the split it used.
+    split_per_seed: bool = False
     # "dynamic": binary-likelihood models see pixels ~ Bernoulli(intensity), re-drawn each
     # epoch; the test set is binarised once with ``test_binarization_seed``.
     binarization: str = "dynamic"
@@ -45,6 +55,10 @@ class Protocol:
     # Likelihood estimators: importance samples for IWAE, AIS chains / temperatures / repeats.
     iwae_k: int = 1000
     iwae_examples: int | None = None  # IWAE on the first N test examples (None: all)
+    #: the test examples every model's likelihood is measured on: None, all of them; N, a random
+    #: subset of N stratified by test label, seeded with the run's split seed (the same subset
+    #: for every model of a run unit; see ``aebench.nll_examples``). Not with ``iwae_examples``.
+    nll_examples: int | None = None
     ais_chains: int = 100
     ais_betas: int = 10000
     ais_runs: int = 3
@@ -55,6 +69,10 @@ class Protocol:
     #: anomaly task: the label-free threshold is this quantile of the anomaly scores on the
     #: held-out validation slice (its normal part under "normal", all of it under "all")
     threshold_quantile: float = 0.95
+    #: anomaly task, ``anomaly_train="all"`` only: the quantile is 1 − the calibration slice's
+    #: contamination rate instead of ``threshold_quantile``. The rate is taken as known: label
+    #: information at the data-set level (as PyOD's ``contamination`` parameter), never per example
+    contamination_matched: bool = False
     #: anomaly task, reconstruction-error scores only: "none" (mean squared error) or
     #: "inverse-variance" (each feature's squared error weighted by 1 / (its variance over the
     #: model's training inputs + 1/n), so rare features count as much as common ones)

@@ -42,7 +42,10 @@ def _per_model(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]
 
 
 def _example_values(recs: list[dict[str, Any]], key: str) -> np.ndarray | None:
-    """Per-example values of ``key`` averaged over seeds (None if any seed lacks them)."""
+    """Per-example values of ``key`` averaged over seeds (None if any seed lacks them, or if
+    the seeds drew different splits: their examples are not the same ones)."""
+    if len({r["dataset"].get("split_seed") for r in recs}) > 1:
+        return None
     arrays = []
     for r in recs:
         stored = artifacts.of_record(r)

@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from aebench import nll_examples, thresholds
 from aebench.metrics import METRICS
 from aebench.stats import mean_ci
 
@@ -84,10 +85,11 @@ class Board:
     show_likelihood: bool = True
 
 
-def _header(key: str) -> Column:
+def _header(key: str, note: str = "") -> Column:
     spec = METRICS[key]
     arrow = {"lower": " ↓", "higher": " ↑"}.get(spec.better, "")
-    unit = f"\n{spec.unit}" if spec.unit else ""
+    unit = ", ".join(u for u in (spec.unit, note) if u)
+    unit = f"\n{unit}" if unit else ""
     return Column(key, f"{spec.label}{unit}{arrow}", spec.better, spec.digits)
 
 
@@ -110,14 +112,18 @@ def build_boards(records: list[dict[str, Any]], group: str | None = None) -> lis
 
 
 def _board(group: str, dataset: str, recs: list[dict[str, Any]]) -> Board:
+    task = recs[0]["protocol"].get("task", "reconstruction")
+    # every NLL over the same test examples (the header says how many); anomaly boards show none
+    recs, nll = nll_examples.align(recs) if task != "anomaly" else (recs, None)
     configs: dict[str, set[str]] = defaultdict(set)
     for r in recs:
         configs[r["model"]["name"]].add(json.dumps(r["model"].get("config"), sort_keys=True))
     by_model: dict[str, list[dict]] = defaultdict(list)
     for r in recs:
         by_model[_row_name(r["model"]["name"], r["model"].get("config"), configs)].append(r)
-    task = recs[0]["protocol"].get("task", "reconstruction")
-    columns = [_header(k) for k in (ANOMALY_COLUMNS if task == "anomaly" else BASE_COLUMNS)]
+    notes = {"nll": nll.label()} if nll else {}
+    keys = ANOMALY_COLUMNS if task == "anomaly" else BASE_COLUMNS
+    columns = [_header(k, notes.get(k, "")) for k in keys]
     rows = [_row(name, rs, columns) for name, rs in sorted(by_model.items())]
     rows.sort(key=lambda r: (r.reference, not r.ok, r.model))
     _mark_best(rows, columns)
@@ -125,7 +131,7 @@ def _board(group: str, dataset: str, recs: list[dict[str, Any]]) -> Board:
         group,
         dataset,
         f"{dataset} · {group}",
-        _caption(group, recs),
+        _caption(group, recs) + nll_examples.caption(nll),
         columns,
         rows,
         show_likelihood=task != "anomaly",
@@ -220,6 +226,15 @@ def _caption(group: str, recs: list[dict[str, Any]]) -> list[str]:
             f"test has {anomaly['n_test_anomalous']:,} anomalies of "
             f"{anomaly['n_test']:,}. The oracle F1 uses test labels: an upper bound, "
             "not a result."
+        )
+        cap = thresholds.cap_line(recs)
+        if cap:
+            lines.append(cap)
+    if p.get("split_per_seed"):
+        splits = sorted({r["dataset"]["split_seed"] for r in recs if "split_seed" in r["dataset"]})
+        lines.append(
+            f"Split: each seed draws its own stratified split (split seeds {splits}), so the "
+            "spread over seeds includes the split's."
         )
     devices = sorted({f"{r['device'].get('name')} ({r['device']['type']})" for r in recs})
     seeds = sorted({r["seed"] for r in recs})

@@ -6,6 +6,7 @@ Nothing here knows any model or data set by name.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import math
@@ -20,9 +21,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from aebench import artifacts, provenance, resources, storage
+from aebench import artifacts, nll_examples, provenance, resources, storage, thresholds
 from aebench import metrics as M
-from aebench.dataset import Splits, carve_validation
+from aebench.dataset import Splits, carve_validation, for_run, split_info
 from aebench.errors import AebenchError, Diverged
 from aebench.model import DataSpec, EvalContext, FitContext, Model
 from aebench.protocol import PRECISIONS, Protocol
@@ -135,6 +136,12 @@ class Prepared:
 
 
 class DataCache:
+    """Prepared data by (data set, protocol fingerprint): a per-seed split is a protocol with
+    its own split seed, so each split is its own entry. The least recently used entries go
+    beyond ``size``: with per-seed splits a suite would otherwise hold every seed's copy."""
+
+    size = 4
+
     def __init__(self, registry: Registry, data_dir: Path, download: bool, device: torch.device):
         self.registry, self.data_dir, self.download, self.device = (
             registry,
@@ -142,7 +149,7 @@ class DataCache:
             download,
             device,
         )
-        self._cache: dict[tuple[str, str], Prepared] = {}
+        self._cache: collections.OrderedDict[tuple[str, str], Prepared] = collections.OrderedDict()
 
     def get(self, dataset: str, protocol: Protocol) -> Prepared:
         key = (dataset, protocol.fingerprint())
@@ -150,6 +157,9 @@ class DataCache:
             entry: DatasetEntry = self.registry.dataset(dataset)
             splits = entry.factory().load(protocol, self.data_dir, download=self.download)
             self._cache[key] = prepare(splits, protocol, self.device)
+            while len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        self._cache.move_to_end(key)
         return self._cache[key]
 
 
@@ -168,6 +178,8 @@ def prepare(splits: Splits, protocol: Protocol, device: torch.device) -> Prepare
         raise AebenchError(
             f"protocol {protocol.key}: precision {protocol.precision!r} is not one of {PRECISIONS}"
         )
+    nll_examples.check(protocol)
+    thresholds.check(protocol)
     if protocol.task == "anomaly" and splits.anomaly is None:
         raise AebenchError(
             f"protocol {protocol.key} is an anomaly task but the data set defines no anomalies"
@@ -252,10 +264,10 @@ def run_one(
     config = entry.make_config(dict(req.config_overrides))
     record = new_record(registry, req, device)
     try:
-        prepared = data.get(req.dataset, proto)
+        prepared = data.get(req.dataset, for_run(proto, req.seed))  # the run's own split
     except AebenchError:
         raise  # a data problem is the user's to fix, for every model alike: stop the suite
-    record["dataset"].update(prepared.provenance)
+    record["dataset"].update(prepared.provenance, **split_info(proto, req.seed))
     record["dataset"]["shape"] = list(prepared.splits.shape)
     if on_start is not None:
         on_start(record)
@@ -412,7 +424,12 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
     t1 = time.perf_counter()
     has_recon = view != "tokens" and "reconstruction" in caps.tasks
     evald = prepared.view(view, binarized_eval=True).copy() if binary else data
-    result = M.evaluate(model, data.test, evald.test, ectx, reconstruction=has_recon)
+    n_test, split_seed = int(data.test.shape[0]), prepared.protocol.split_seed
+    nll_index = nll_examples.select(proto, splits.test_y, n_test, split_seed)
+    result = M.evaluate(model, data.test, evald.test, ectx, has_recon, nll_index)
+    record["likelihood_examples"] = nll_examples.describe(
+        result["per_example"], proto, nll_index, n_test, split_seed
+    )
     metrics = result["metrics"]
     if has_recon and data.val.shape[0]:
         metrics["val_recon_mse"] = float(
@@ -427,14 +444,18 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
             weights = M.inverse_variance_weights(train_x)
         cal_scores = M.anomaly_scores(model, cal, proto.eval_batch_size, has_recon, weights)
         test_scores = M.anomaly_scores(model, evald.test, proto.eval_batch_size, has_recon, weights)
-        threshold = M.label_free_threshold(cal_scores.cpu().numpy(), proto.threshold_quantile)
+        n_cal_anomalous = int((~val_normal).sum()) if proto.anomaly_train == "all" else 0
+        q = thresholds.quantile(proto, int(cal.shape[0]), n_cal_anomalous)
+        threshold = M.label_free_threshold(cal_scores.cpu().numpy(), q)
         result["per_example"].update(test_scores=test_scores, test_anomalous=test_anomalous)
         metrics.update(
             M.anomaly_metrics(threshold, test_scores.cpu().numpy(), test_anomalous.numpy())
         )
         record["anomaly"] = {
-            "threshold_rule": threshold_rule(proto),
+            "threshold_rule": thresholds.rule(proto, q, n_cal_anomalous / max(1, cal.shape[0])),
+            "threshold_quantile": q,
             "n_calibration": int(cal.shape[0]),
+            "n_calibration_anomalous": n_cal_anomalous,
             "n_test_anomalous": int(test_anomalous.sum()),
             "n_test": int(test_anomalous.numel()),
             "score": _score_name(own_score, weights is not None),
@@ -477,15 +498,3 @@ def _score_name(own_score: bool, weighted: bool) -> str:
     if weighted:
         return "reconstruction squared error weighted by 1/(training variance + 1/n)"
     return "reconstruction MSE"
-
-
-def threshold_rule(proto: Protocol) -> str:
-    where = (
-        "held-out normal training examples"
-        if proto.anomaly_train == "normal"
-        else "held-out training examples (unlabelled, contaminated)"
-    )
-    return (
-        f"flag score > the {proto.threshold_quantile:.0%} quantile of scores on {where} "
-        "(no test labels)"
-    )

@@ -85,7 +85,7 @@ def test_run_show_export_resume_and_determinism(tmp_path):
     args = ["run", "-m", "pca,mean", "--seeds", "0,1", "--results-dir", str(rd), "--quiet"]
     res = run_cli(*args)
     assert res.returncode == 0, res.stderr
-    assert "digits · digits-v1" in res.stdout and "ok 2/2" in res.stdout
+    assert "digits · digits-v2" in res.stdout and "ok 2/2" in res.stdout
     assert "MSE" in res.stdout and "nats" in res.stdout and "samples/s" in res.stdout
     first = _metrics(rd)
     assert len(first) == 4
@@ -103,7 +103,7 @@ def test_run_show_export_resume_and_determinism(tmp_path):
         "training",
     ):
         assert key in rec
-    assert rec["protocol"]["key"] == "digits-v1"
+    assert rec["protocol"]["key"] == "digits-v2"
     assert rec["software"]["torch"] and rec["dataset"]["files"]
     # resume: nothing reruns
     res = run_cli(*args)
@@ -125,7 +125,7 @@ def test_run_show_export_resume_and_determinism(tmp_path):
     ):
         res = run_cli("export", "--results-dir", str(rd), "--format", fmt, "--out-dir", str(out))
         assert res.returncode == 0, res.stderr
-        text = (out / f"digits-v1_digits.{ext}").read_text()
+        text = (out / f"digits-v2_digits.{ext}").read_text()
         assert marker in text and "pca" in text
 
 
@@ -136,7 +136,7 @@ def test_budget_override_is_a_separate_variant(tmp_path):
     )
     assert res.returncode == 0, res.stderr
     (group,) = [p.name for p in rd.iterdir()]
-    assert group.startswith("digits-v1~")
+    assert group.startswith("digits-v2~")
     assert "VARIANT" in res.stdout
 
 

@@ -156,7 +156,7 @@ def test_ctrl_c_stops_the_run_records_nothing_partial_and_says_what_finished(
     err = log.with_suffix(".err").read_text()
     assert "Traceback" not in err
     assert re.search(
-        r"interrupted during tiny-ae on digits \(digits-v1~\w+, seed 0\): not recorded", err
+        r"interrupted during tiny-ae on digits \(digits-v2~\w+, seed 0\): not recorded", err
     )
     assert "1 run(s) finished before the interrupt (1 ok): pca on digits seed 0; " in err
     assert f"records in {rd}; 2 run(s) left" in err

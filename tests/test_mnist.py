@@ -234,7 +234,8 @@ def test_bad_magic_names_the_file(tmp_path):
 def test_registers_mnist_with_its_protocol():
     seen = {}
     mnist.aebench_register_datasets(lambda name, factory, **kw: seen.update({name: kw}))
-    assert [p.key for p in seen["mnist"]["protocols"]] == ["mnist-v1", "mnist-novelty-v1"]
+    keys = [p.key for p in seen["mnist"]["protocols"]]
+    assert keys == ["mnist-v2", "mnist-v1", "mnist-novelty-v1"]
     assert MNIST_V1.code_size == 32 and MNIST_V1.hidden_size == 512
     assert MNIST_V1.budget_samples == 2_000_000 and MNIST_V1.iwae_k == 5000
     assert MNIST_V1.params == {"novelty_digit": 0}

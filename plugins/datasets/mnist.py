@@ -47,6 +47,21 @@ MNIST_V1 = Protocol(
     "pixels/255, dynamic binarisation, code 32, 2M samples",
 )
 
+#: mnist-v1 measured the VAE's IWAE on the first 1,000 test images (``iwae_examples``) and
+#: every other likelihood on all 10,000; the first half of the MNIST test set is the cleaner
+#: one, so the VAE's figure was optimistic next to the others. v2 measures every model's
+#: likelihood on the same seeded random 1,000 test images, stratified by digit
+#: (``nll_examples``); every other setting as v1.
+MNIST_V2 = dataclasses.replace(
+    MNIST_V1,
+    version=2,
+    iwae_examples=None,
+    nll_examples=1000,
+    description="MNIST 28x28, official split (10% of train held out for validation), "
+    "pixels/255, dynamic binarisation, code 32, 2M samples; every likelihood on one seeded "
+    "stratified subset of 1,000 test images",
+)
+
 #: Where the files are published, best first; each is a directory holding the four files.
 MIRRORS = (
     "http://yann.lecun.com/exdb/mnist/",
@@ -251,4 +266,5 @@ def _provenance(
 
 @hookimpl
 def aebench_register_datasets(register):
-    register("mnist", MNIST, protocols=[MNIST_V1, MNIST_NOVELTY_V1])
+    # newest first: `-d mnist` and `-p mnist` (a name without a version) mean v2
+    register("mnist", MNIST, protocols=[MNIST_V2, MNIST_V1, MNIST_NOVELTY_V1])

@@ -178,6 +178,40 @@ SMS_CONTAMINATED_V3 = _contaminated(
     "spam included (~13% contamination), with the vocabularies of every message models fit on",
 )
 
+#: sms-spam-v4 and its contaminated variant: v3 with a split drawn per run seed
+#: (``split_per_seed``; the split seed derived from the run seed and recorded), as the repeated
+#: random splits of PyOD's and ADBench's benchmarks. On other stratified splits of v3 one
+#: model's AUROC ranged over ten times the gaps one fixed split marks; every other setting as v3.
+SMS_V4 = dataclasses.replace(
+    SMS_V3,
+    version=4,
+    split_per_seed=True,
+    description="SMS Spam Collection as sms-spam-v3 (words and character 1-2-grams over the "
+    "training ham, hashed unseen-token columns, train on ham only, inverse-variance weighted "
+    "error), with a stratified 70/30 split drawn per seed",
+)
+SMS_CONTAMINATED_V4 = dataclasses.replace(
+    SMS_CONTAMINATED_V3,
+    version=4,
+    split_per_seed=True,
+    description="SMS Spam Collection as sms-spam-contaminated-v3 (trained on all training "
+    "messages, ~13% spam), with a stratified 70/30 split drawn per seed",
+)
+#: sms-spam-contaminated-v4 with a contamination-matched threshold: the 95 % quantile of
+#: contaminated calibration scores flags ~5 % of test messages, which caps recall at ~0.37 and
+#: F1 at ~0.54 with 13 % spam; this variant flags above the (1 − c) quantile, c the calibration
+#: slice's spam rate, taken as known (label information at the data-set level, as PyOD's
+#: ``contamination`` parameter). Registered after the other protocols: no default changes.
+SMS_CONTAMINATED_MATCHED_V1 = dataclasses.replace(
+    SMS_CONTAMINATED_V4,
+    name="sms-spam-contaminated-matched",
+    version=1,
+    contamination_matched=True,
+    description="SMS Spam Collection as sms-spam-contaminated-v4, but the threshold is the "
+    "(1 - c) quantile of calibration scores, c the calibration slice's spam rate taken as "
+    "known (data-set-level label information, as PyOD's contamination parameter)",
+)
+
 #: The publisher's zip, best first (UCI's current address, then its older one).
 ARCHIVE_URLS = (
     "https://archive.ics.uci.edu/static/public/228/sms+spam+collection.zip",
@@ -616,13 +650,17 @@ def aebench_register_datasets(register):
     register(
         "sms-spam",
         SMSSpam,
-        # newest first: `-d sms-spam` and `-p sms-spam` (a name without a version) mean v3
+        # newest first: `-d sms-spam` and `-p sms-spam` (a name without a version) mean v4;
+        # the contamination-matched variant last, so it is the default of nothing
         protocols=[
+            SMS_V4,
+            SMS_CONTAMINATED_V4,
             SMS_V3,
             SMS_CONTAMINATED_V3,
             SMS_V2,
             SMS_CONTAMINATED_V2,
             SMS_V1,
             SMS_CONTAMINATED_V1,
+            SMS_CONTAMINATED_MATCHED_V1,
         ],
     )
