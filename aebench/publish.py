@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from aebench import artifacts, plots, render, storage
+from aebench import artifacts, nll_examples, plots, render, storage
 from aebench.stats import average_ranks, not_significantly_worse
 
 #: metrics with per-example values beside the record: tested over test examples
@@ -144,6 +144,8 @@ def publish(results_dir: Path, out_dir: Path, figures: bool = True) -> list[Path
     written: list[Path] = []
     for b in boards:
         recs = [r for r in records if r["group"] == b.group and r["dataset"]["name"] == b.dataset]
+        if b.show_likelihood:  # a mark compares NLLs over the board's examples, as shown
+            recs, _ = nll_examples.align(recs)
         mark_significance(b, recs)
         b.caption.append(SIGNIFICANCE_NOTE)
         b.caption.append(_software_line(recs))
