@@ -394,6 +394,7 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
         samples_seen=ctx.samples_seen,
         steps=ctx.step,
         epochs=ctx.epoch,
+        fit=ctx.fit_kind(),
         loss_curve=ctx.epoch_losses,
     )
     eval_gen = torch.Generator(device=device).manual_seed(10_000 + req.seed)
@@ -443,7 +444,8 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
     metrics.update(
         fit_s=fit_s,
         eval_s=time.perf_counter() - t1,
-        train_samples_per_s=ctx.samples_seen / fit_s if fit_s > 0 else None,
+        # a fit that reports no examples seen has no throughput: unmeasured, not zero
+        train_samples_per_s=ctx.samples_seen / fit_s if fit_s > 0 and ctx.samples_seen else None,
         params=model.parameter_count(),
         steady_train_samples_per_s=ctx.steady_throughput(),
         peak_rss_mb=resources.peak_rss_mb(),

@@ -58,7 +58,7 @@ class PCA(Model):
         rest = evals[k:]
         floor = 1e-6  # pixels that never vary would make σ² = 0 and the density degenerate
         self.noise_var = max(float(rest.mean()) if rest.numel() else floor, floor)
-        ctx.samples_seen = n
+        ctx.samples_seen, ctx.closed_form = n, True
 
     def encode(self, x: Tensor) -> Tensor:
         z = (x - self.mean) @ self.components
