@@ -57,11 +57,12 @@ def plan(
     config_overrides: dict[str, dict[str, Any]] | None = None,
 ) -> list[RunRequest]:
     """The grid model × data set × seed, validated up front (unknown names fail here)."""
+    if protocol:  # the resolver every command uses: name or name-vN
+        named = registry.resolve_protocol(protocol, variant=False)[0]
     if datasets:
         dsets = [registry.dataset(d) for d in datasets]
     elif protocol:  # a protocol names its data set
-        dsets = [d for d, p in registry.protocols() if protocol in (p.name, p.key)][:1]
-        dsets = dsets or [registry.default_dataset()]
+        dsets = [named]
     else:
         dsets = [registry.default_dataset()]
     mods = [registry.model(m) for m in models] if models else list(registry.models.values())
@@ -413,7 +414,10 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
     t1 = time.perf_counter()
     has_recon = view != "tokens" and "reconstruction" in caps.tasks
     evald = prepared.view(view, binarized_eval=True).copy() if binary else data
-    result = M.evaluate(model, data.test, evald.test, ectx, reconstruction=has_recon)
+    likelihoods = proto.estimates_likelihoods  # no estimator runs for boards that omit it
+    result = M.evaluate(model, data.test, evald.test, ectx, has_recon, likelihoods)
+    if not likelihoods:
+        record["likelihood_note"] = f"not estimated (likelihoods={proto.likelihoods!r})"
     metrics = result["metrics"]
     if has_recon and data.val.shape[0]:
         metrics["val_recon_mse"] = float(
