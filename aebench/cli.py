@@ -68,7 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset",
         action="append",
         metavar="NAME",
-        help="data set(s) (default: the offline default data set)",
+        help="data set(s) (default: the offline default data set), or a path to your own files",
+    )
+    p.add_argument(
+        "--data-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="for -d PATH: shape, anomaly, label_column, split, scaling, ... (see README)",
     )
     p.add_argument("-p", "--protocol", metavar="NAME", help="protocol name or name-vN")
     p.add_argument("--seeds", metavar="LIST", help="comma-separated seeds (default: protocol's)")
@@ -330,11 +337,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["precision"] = args.precision
     if args.budget is not None and args.budget <= 0:
         raise AebenchError("--budget must be a positive number of training samples")
+    # -d PATH: the data set that reads files, with the protocol it derives from them
+    datasets, protocol = registry.resolve(_split(args.dataset), args.protocol, args.data_option)
     requests = runner.plan(
         registry,
         _split(args.model),
-        _split(args.dataset),
-        args.protocol,
+        datasets,
+        protocol,
         seeds,
         overrides,
         _parse_sets(args.set),
@@ -360,7 +369,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         reporter.interrupted(results_dir)
         return EXIT_INTERRUPTED
     reporter.summary(summary, results_dir)
-    groups = sorted({r.group for r in requests})
+    groups = sorted({r.group for r in requests} | {r.protocol.family for r in requests} - {""})
     _show(results_dir, groups, datasets={r.dataset for r in requests})
     return 0
 
@@ -453,8 +462,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if not boards:
         raise AebenchError(f"no records in {results_dir}; run `aebench run` first")
     out_dir = Path(args.out_dir)
-    for b in boards:
-        recs = [r for r in records if r["group"] == b.group and r["dataset"]["name"] == b.dataset]
+    for b in (b for b in boards if not b.members):  # a family's pictures are its members'
+        recs = render.records_of(b, records)
         for path in plots.all_figures(recs, out_dir, f"{b.group}_{b.dataset}", b.title):
             Console().print(f"wrote {path}", highlight=False)
     return 0

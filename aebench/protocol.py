@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PRECISIONS = ("fp32", "bf16")
-_ADDED_LATER = {"precision": "fp32"}
+_ADDED_LATER = {"precision": "fp32", "family": "", "family_column": "", "location": ""}
+#: where the data lives on this machine: recorded, but two runs on the same files compare
+_NOT_FINGERPRINTED = ("location",)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,13 @@ class Protocol:
     #: "fp32", or "bf16": gradient-trained models compute their training loss under bf16
     #: autocast (meant for CUDA; CPU autocast works but is rarely faster). Evaluation stays fp32.
     precision: str = "fp32"
+    #: protocols of one family (e.g. each class in turn the normal class) share a board: one
+    #: column per member, headed ``family_column``, beside the members' own boards
+    family: str = ""
+    family_column: str = ""
+    #: for data sets that read a user's files: where they are (the files' SHA-256 values,
+    #: in ``params``, are what the fingerprint sees, so the same files elsewhere compare)
+    location: str = ""
     description: str = ""
     params: dict[str, Any] = field(default_factory=dict)
 
@@ -88,6 +97,7 @@ class Protocol:
         return dataclasses.replace(self, **overrides)
 
     def fingerprint(self) -> str:
-        """A short hash of every field: two runs compare only when it is equal."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+        """A short hash of every field but ``location``: two runs compare only when it is equal."""
+        d = {k: v for k, v in self.to_dict().items() if k not in _NOT_FINGERPRINTED}
+        blob = json.dumps(d, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:12]

@@ -26,7 +26,7 @@ from aebench.dataset import Splits, carve_validation
 from aebench.errors import AebenchError, Diverged
 from aebench.model import DataSpec, EvalContext, FitContext, Model
 from aebench.protocol import PRECISIONS, Protocol
-from aebench.registry import DatasetEntry, ModelEntry, Registry
+from aebench.registry import DatasetEntry, ModelEntry, Registry, names_protocol
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,8 @@ def plan(
     """The grid model × data set × seed, validated up front (unknown names fail here)."""
     if datasets:
         dsets = [registry.dataset(d) for d in datasets]
-    elif protocol:  # a protocol names its data set
-        dsets = [d for d, p in registry.protocols() if protocol in (p.name, p.key)][:1]
+    elif protocol:  # a protocol (or a family of them) names its data set
+        dsets = [d for d, p in registry.protocols() if names_protocol(protocol, p)][:1]
         dsets = dsets or [registry.default_dataset()]
     else:
         dsets = [registry.default_dataset()]
@@ -69,8 +69,7 @@ def plan(
     for name in config_overrides:
         registry.model(name).make_config(config_overrides[name])  # validate early
     requests = []
-    for d in dsets:
-        base = d.protocol(protocol)
+    for d, base in ((e, b) for e in dsets for b in e.protocols_for(protocol)):
         proto = base.with_overrides(**protocol_overrides) if protocol_overrides else base
         group = base.key if proto == base else f"{base.key}~{proto.fingerprint()}"
         # unasked, a detector is left out of protocols it takes no part in (asked: n/a row)
@@ -144,11 +143,16 @@ class DataCache:
         )
         self._cache: dict[tuple[str, str], Prepared] = {}
 
+    #: data sets kept loaded: runs come protocol by protocol (a family's ten members, say)
+    keep = 2
+
     def get(self, dataset: str, protocol: Protocol) -> Prepared:
         key = (dataset, protocol.fingerprint())
         if key not in self._cache:
             entry: DatasetEntry = self.registry.dataset(dataset)
             splits = entry.factory().load(protocol, self.data_dir, download=self.download)
+            while len(self._cache) >= self.keep:
+                self._cache.pop(next(iter(self._cache)))
             self._cache[key] = prepare(splits, protocol, self.device)
         return self._cache[key]
 
