@@ -70,13 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="data set(s) (default: the offline default data set), or a path to your own files",
     )
-    p.add_argument(
-        "--data-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="for -d PATH: shape, anomaly, label_column, split, scaling, ... (see README)",
-    )
+    p.add_argument("--data-option", action="append", metavar="K=V", help="for -d PATH (README)")
     p.add_argument("-p", "--protocol", metavar="NAME", help="protocol name or name-vN")
     p.add_argument("--seeds", metavar="LIST", help="comma-separated seeds (default: protocol's)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
@@ -337,7 +331,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["precision"] = args.precision
     if args.budget is not None and args.budget <= 0:
         raise AebenchError("--budget must be a positive number of training samples")
-    # -d PATH: the data set that reads files, with the protocol it derives from them
     datasets, protocol = registry.resolve(_split(args.dataset), args.protocol, args.data_option)
     requests = runner.plan(
         registry,
@@ -370,7 +363,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     reporter.summary(summary, results_dir)
     groups = sorted({r.group for r in requests} | {r.protocol.family for r in requests} - {""})
-    _show(results_dir, groups, datasets={r.dataset for r in requests})
+    _show(results_dir, groups, datasets={r.dataset for r in requests}, registry=registry)
     return 0
 
 
@@ -396,7 +389,16 @@ def _executor(args: argparse.Namespace, registry, device, data):
     return make_executor(registry, device, data, setup, args.jobs, args.cluster, args.run_timeout)
 
 
-def _show(results_dir: Path, groups: list[str] | None, datasets: set[str] | None = None) -> int:
+def _stale(registry):
+    """Today's implementations of the installed models: rows made by others are marked."""
+    from aebench.implementation import checker
+
+    return checker(registry) if registry is not None else None
+
+
+def _show(
+    results_dir: Path, groups: list[str] | None, datasets: set[str] | None = None, registry=None
+) -> int:
     from aebench import render, storage
 
     records, problems = storage.load_records(results_dir)
@@ -404,8 +406,9 @@ def _show(results_dir: Path, groups: list[str] | None, datasets: set[str] | None
     for p in problems:
         err.print(f"[yellow]warning:[/] skipped {p}", highlight=False, soft_wrap=True)
     boards = []
+    stale = _stale(registry)
     for g in groups or [None]:
-        boards += render.build_boards(records, g)
+        boards += render.build_boards(records, g, stale)
     if datasets:
         boards = [b for b in boards if b.dataset in datasets]
     if not boards:
@@ -427,7 +430,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from aebench import storage
 
     groups = [args.protocol] if args.protocol else None
-    return _show(storage.default_results_dir(args.results_dir), groups)
+    return _show(storage.default_results_dir(args.results_dir), groups, registry=_registry(args))
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -438,7 +441,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     for p in problems:
         err.print(f"[yellow]warning:[/] skipped {p}", highlight=False, soft_wrap=True)
-    boards = render.build_boards(records, args.protocol)
+    boards = render.build_boards(records, args.protocol, _stale(_registry(args)))
     if not boards:
         raise AebenchError(f"no records in {results_dir}; run `aebench run` first")
     out_dir = Path(args.out_dir)
@@ -473,7 +476,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from aebench import publish, storage
 
     results_dir = storage.default_results_dir(args.results_dir)
-    for path in publish.publish(results_dir, Path(args.out_dir), figures=not args.no_figures):
+    stale = _stale(_registry(args))
+    for path in publish.publish(
+        results_dir, Path(args.out_dir), figures=not args.no_figures, stale=stale
+    ):
         Console().print(f"wrote {path}", highlight=False)
     return 0
 

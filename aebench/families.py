@@ -29,27 +29,37 @@ HEADLINE = {"reconstruction": "recon_mse", "anomaly": "anomaly.auroc"}
 _MEMBER_FIELDS = ("name", "key", "fingerprint", "family_column", "description", "params")
 
 
-def family_boards(records: list[dict[str, Any]], group: str | None = None) -> list[render.Board]:
+def family_boards(
+    records: list[dict[str, Any]],
+    group: str | None = None,
+    stale: render.Staleness | None = None,
+) -> list[render.Board]:
     """One board per family (and variant of it) and data set among ``records``.
 
-    ``group`` keeps only the family called so (``name-vN``) and its variants.
+    ``group`` keeps only the family called so (``name-vN``) and its variants; ``stale`` marks
+    rows as ``render.build_boards`` does (their stale records left out of the cells).
     """
     by_family: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         family = r["protocol"].get("family")
         if not family:
             continue
-        label = family if "~" not in r["group"] else f"{family}~{_shared(r['protocol'])}"
+        label = family if "~" not in r["group"] else f"{family}~{_shared(r)}"
         if group is not None and group != family and not label.startswith(group + "~"):
             continue
         by_family[(label, r["dataset"]["name"])].append(r)
-    return [_board(label, dataset, recs) for (label, dataset), recs in sorted(by_family.items())]
+    return [
+        _board(label, dataset, recs, stale) for (label, dataset), recs in sorted(by_family.items())
+    ]
 
 
-def _shared(protocol: dict[str, Any]) -> str:
-    """A short hash of what the members of one variant of a family have in common."""
-    common = {k: v for k, v in protocol.items() if k not in _MEMBER_FIELDS}
-    return hashlib.sha256(json.dumps(common, sort_keys=True).encode()).hexdigest()[:12]
+def _shared(record: dict[str, Any]) -> str:
+    """A short hash of what the members of one variant of a family have in common: the
+    protocol but for what differs per member, and what the variant overrides."""
+    common = {k: v for k, v in record["protocol"].items() if k not in _MEMBER_FIELDS}
+    variant = {k: v for k, v in (record.get("variant") or {}).items() if k != "of"}
+    blob = json.dumps([common, variant], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 def _natural(text: str) -> list[Any]:
@@ -57,7 +67,9 @@ def _natural(text: str) -> list[Any]:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 
 
-def _board(label: str, dataset: str, recs: list[dict[str, Any]]) -> render.Board:
+def _board(
+    label: str, dataset: str, recs: list[dict[str, Any]], stale: render.Staleness | None
+) -> render.Board:
     metric = HEADLINE[recs[0]["protocol"].get("task", "reconstruction")]
     spec = METRICS[metric]
     heads = {r["group"]: (r["protocol"]["name"], r["protocol"].get("family_column")) for r in recs}
@@ -69,19 +81,23 @@ def _board(label: str, dataset: str, recs: list[dict[str, Any]]) -> render.Board
     ]
     columns.append(mean)  # keyed by the metric itself: the summary ranks families by it
     configs: dict[str, set[str]] = defaultdict(set)
-    for r in recs:
-        configs[r["model"]["name"]].add(json.dumps(r["model"].get("config"), sort_keys=True))
+    for r in recs:  # as render's boards: checked for staleness, one config per model
+        if stale is None:
+            configs[r["model"]["name"]].add(json.dumps(r["model"].get("config"), sort_keys=True))
     by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in recs:
         by_model[render._row_name(r["model"]["name"], r["model"].get("config"), configs)].append(r)
-    rows = [_row(name, rs, members, metric) for name, rs in sorted(by_model.items())]
+    rows = [_row(name, rs, members, metric, stale) for name, rs in sorted(by_model.items())]
     rows.sort(key=lambda r: (r.reference, not r.ok, r.model))
     render._mark_best(rows, columns)
+    caption = _caption(label, recs, members, spec.label)
+    if any(r.stale for r in rows):
+        caption.append(render.STALE_NOTE)
     return render.Board(
         label,
         dataset,
         f"{dataset} · {label}",
-        _caption(label, recs, members, spec.label),
+        caption,
         columns,
         rows,
         show_likelihood=False,
@@ -89,10 +105,16 @@ def _board(label: str, dataset: str, recs: list[dict[str, Any]]) -> render.Board
     )
 
 
-def _row(name: str, rs: list[dict[str, Any]], members: list[str], metric: str) -> render.Row:
-    row = render._row(name, rs, [])  # status, code and reference marks as on any board
+def _row(
+    name: str,
+    rs: list[dict[str, Any]],
+    members: list[str],
+    metric: str,
+    stale: render.Staleness | None,
+) -> render.Row:
+    row = render._row(name, rs, [], stale)  # status, code, reference and stale marks
     values: dict[str, dict[int, float]] = defaultdict(dict)
-    for r in rs:
+    for r in render._current(rs, stale)[0]:
         v = (r.get("metrics") or {}).get(metric)
         if r["status"] == "ok" and isinstance(v, (int, float)):
             values[r["group"]][r["seed"]] = float(v)

@@ -114,12 +114,12 @@ class Registry:
         return self.datasets[name]
 
     def resolve(
-        self, datasets: list[str] | None, protocol: str | None, options: list[str]
+        self, datasets: list[str] | None, protocol: str | None, options: list[str] | None
     ) -> tuple[list[str] | None, str | None]:
         """``-d`` values and ``-p`` as a plan takes them: data-set names pass through; a path
         becomes the data set that reads files and the protocol it derives for ``options``
         (``KEY=VALUE`` strings), which joins the entry's protocols so a plan finds it."""
-        paths = [d for d in datasets or () if d not in self.datasets]
+        paths, options = [d for d in datasets or () if d not in self.datasets], options or []
         if not paths and not options:
             return datasets, protocol
         if len(datasets or ()) != 1 or protocol or not paths:
