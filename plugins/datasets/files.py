@@ -126,7 +126,7 @@ def from_files(path: Path, options: dict[str, Any]) -> Protocol:
 
 
 class Files(Dataset):
-    """Your own files (``aebench run -d PATH``): npz, npy, CSV or IDX."""
+    """Your own files (aebench run -d PATH): npz, npy, CSV or IDX."""
 
     def load(self, protocol: Protocol, data_dir: Path, download: bool = True) -> Splits:
         if not protocol.location:
