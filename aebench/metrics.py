@@ -128,15 +128,17 @@ def evaluate(
     test_eval_x: Tensor,
     ctx: EvalContext,
     reconstruction: bool = True,
+    likelihoods: bool = True,
     nll_index: Tensor | None = None,
 ) -> dict[str, Any]:
     """Every shared metric on the test split.
 
     ``test_x`` holds the plain test inputs (reconstruction error is always measured on them, so
     the column compares like with like); ``test_eval_x`` is what likelihoods are evaluated on
-    (the fixed-seed binarisation for binary models, else ``test_x``); ``nll_index``, when given,
-    the test examples they are evaluated on (the protocol's ``nll_examples``, the same for
-    every model).
+    (the fixed-seed binarisation for binary models, else ``test_x``). Without ``likelihoods``
+    the model's ``likelihood`` is not called: no board of the protocol shows it. ``nll_index``,
+    when given, names the test examples likelihoods are evaluated on (the protocol's
+    ``nll_examples``, the same for every model).
     """
     model.eval()
     bs = ctx.batch_size
@@ -150,8 +152,12 @@ def evaluate(
             reconstruction_errors(model, test_eval_x, bs).double().mean()
         )
     like_x = test_eval_x if nll_index is None else test_eval_x[nll_index.to(test_eval_x.device)]
-    with torch.no_grad():
-        estimates = model.likelihood(like_x, ctx)
+    estimates, start = None, ctx.generator.get_state()
+    if likelihoods:
+        with torch.no_grad():
+            estimates = model.likelihood(like_x, ctx)
+    # diagnostics draw the same numbers whether or not the likelihood estimators ran
+    ctx.generator.set_state(start)
     like_metrics, likelihood = summarize_likelihoods(estimates)
     metrics.update(like_metrics)
     if estimates:

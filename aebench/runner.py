@@ -93,10 +93,8 @@ class Prepared:
 
 class DataCache:
     """Prepared data by (data set, protocol fingerprint): a per-seed split is a protocol with
-    its own split seed, so each split is its own entry. The least recently used entries go
-    beyond ``size``: with per-seed splits a suite would otherwise hold every seed's copy."""
-
-    size = 4
+    its own split seed, so each split is its own entry; past ``keep`` entries the least
+    recently used goes."""
 
     def __init__(self, registry: Registry, data_dir: Path, download: bool, device: torch.device):
         self.registry, self.data_dir, self.download, self.device = (
@@ -107,14 +105,17 @@ class DataCache:
         )
         self._cache: collections.OrderedDict[tuple[str, str], Prepared] = collections.OrderedDict()
 
+    #: data sets kept loaded: runs come protocol by protocol (a family's ten members, say)
+    keep = 2
+
     def get(self, dataset: str, protocol: Protocol) -> Prepared:
         key = (dataset, protocol.fingerprint())
         if key not in self._cache:
             entry: DatasetEntry = self.registry.dataset(dataset)
             splits = entry.factory().load(protocol, self.data_dir, download=self.download)
+            while len(self._cache) >= self.keep:
+                self._cache.pop(next(iter(self._cache)))
             self._cache[key] = prepare(splits, protocol, self.device)
-            while len(self._cache) > self.size:
-                self._cache.popitem(last=False)
         self._cache.move_to_end(key)
         return self._cache[key]
 
@@ -365,6 +366,7 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
         samples_seen=ctx.samples_seen,
         steps=ctx.step,
         epochs=ctx.epoch,
+        fit=ctx.fit_kind(),
         loss_curve=ctx.epoch_losses,
     )
     eval_gen = torch.Generator(device=device).manual_seed(10_000 + req.seed)
@@ -383,12 +385,15 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
     t1 = time.perf_counter()
     has_recon = view != "tokens" and "reconstruction" in caps.tasks
     evald = prepared.view(view, binarized_eval=True).copy() if binary else data
+    likelihoods = proto.estimates_likelihoods  # no estimator runs for boards that omit it
     n_test, split_seed = int(data.test.shape[0]), prepared.protocol.split_seed
     nll_index = nll_examples.select(proto, splits.test_y, n_test, split_seed)
-    result = M.evaluate(model, data.test, evald.test, ectx, has_recon, nll_index)
+    result = M.evaluate(model, data.test, evald.test, ectx, has_recon, likelihoods, nll_index)
     record["likelihood_examples"] = nll_examples.describe(
         result["per_example"], proto, nll_index, n_test, split_seed
     )
+    if not likelihoods:
+        record["likelihood_note"] = f"not estimated (likelihoods={proto.likelihoods!r})"
     metrics = result["metrics"]
     if has_recon and data.val.shape[0]:
         metrics["val_recon_mse"] = float(
@@ -423,7 +428,8 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
     metrics.update(
         fit_s=fit_s,
         eval_s=time.perf_counter() - t1,
-        train_samples_per_s=ctx.samples_seen / fit_s if fit_s > 0 else None,
+        # a fit that reports no examples seen has no throughput: unmeasured, not zero
+        train_samples_per_s=ctx.samples_seen / fit_s if fit_s > 0 and ctx.samples_seen else None,
         params=model.parameter_count(),
         steady_train_samples_per_s=ctx.steady_throughput(),
         peak_rss_mb=resources.peak_rss_mb(),

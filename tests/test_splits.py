@@ -93,7 +93,7 @@ def test_the_data_cache_holds_each_split_under_its_own_key(tmp_path):
     assert p0 is not p1 and cache.get("digits", for_run(DIGITS_V2, 0)) is p0
     assert not torch.equal(p0.splits.test_x, p1.splits.test_x)
     assert not torch.equal(p0.val_idx, p1.val_idx)  # the validation slice is the split's too
-    for seed in range(2, 2 + DataCache.size):  # past its size the least recently used goes
+    for seed in range(2, 2 + DataCache.keep):  # past its size the least recently used goes
         cache.get("digits", for_run(DIGITS_V2, seed))
     assert cache.get("digits", for_run(DIGITS_V2, 0)) is not p0
 
