@@ -25,7 +25,7 @@ from aebench import metrics as M
 from aebench.dataset import Splits, carve_validation
 from aebench.errors import AebenchError, Diverged
 from aebench.model import DataSpec, EvalContext, FitContext, Model
-from aebench.protocol import PRECISIONS, Protocol
+from aebench.protocol import OPTIMIZER_IMPLS, PRECISIONS, Protocol
 from aebench.registry import DatasetEntry, ModelEntry, Registry
 
 
@@ -159,15 +159,14 @@ def prepare(splits: Splits, protocol: Protocol, device: torch.device) -> Prepare
     )
     prov = dict(splits.provenance)
     prov.update(n_fit=len(fit_idx), n_val=len(val_idx))
-    if protocol.anomaly_score_weighting not in M.SCORE_WEIGHTINGS:
-        raise AebenchError(
-            f"protocol {protocol.key}: anomaly_score_weighting "
-            f"{protocol.anomaly_score_weighting!r} is not one of {M.SCORE_WEIGHTINGS}"
-        )
-    if protocol.precision not in PRECISIONS:
-        raise AebenchError(
-            f"protocol {protocol.key}: precision {protocol.precision!r} is not one of {PRECISIONS}"
-        )
+    for name, known in (
+        ("anomaly_score_weighting", M.SCORE_WEIGHTINGS),
+        ("precision", PRECISIONS),
+        ("optimizer_impl", OPTIMIZER_IMPLS),
+    ):
+        value = getattr(protocol, name)
+        if value not in known:
+            raise AebenchError(f"protocol {protocol.key}: {name} {value!r} is not one of {known}")
     if protocol.task == "anomaly" and splits.anomaly is None:
         raise AebenchError(
             f"protocol {protocol.key} is an anomaly task but the data set defines no anomalies"
@@ -370,12 +369,14 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
         progress=progress,
         labels=labels,
         precision=proto.precision,
+        optimizer_impl=proto.optimizer_impl,
     )
     record["training"] = {
         "binarization": "dynamic (Bernoulli per epoch)" if binary else "none",
         "test_binarization": f"fixed, seed {proto.test_binarization_seed}" if binary else "none",
         "lr": ctx.lr,
         "optimizer": proto.optimizer,
+        "optimizer_impl": proto.optimizer_impl,
         "precision": proto.precision,
         "view": view,
         "code_size": getattr(model, "code_size", proto.code_size),
