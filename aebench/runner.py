@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from aebench import artifacts, provenance, resources, storage
+from aebench import artifacts, determinism, provenance, resources, storage
 from aebench import metrics as M
 from aebench.dataset import Splits, carve_validation
 from aebench.errors import AebenchError, Diverged
@@ -272,7 +272,8 @@ def run_one(
         )
         return _finish(record)
     try:
-        with _torch_state_kept(record):
+        with _torch_state_kept(record), determinism.settings(device) as det:
+            record["device"]["determinism"] = det
             _train_and_evaluate(record, entry, config, req, prepared, view, device, progress)
     except Diverged as exc:
         record.update(status="diverged", reason=str(exc), diverged_step=exc.step)
