@@ -40,7 +40,7 @@ class Protocol:
     lr: float = 1e-3
     optimizer: str = "adam"
     #: one of ``OPTIMIZER_IMPLS``; "fused" is the fast one (the training loop of mnist-v1's
-    #: 784-512-32 MLPs 1.2-1.3x faster on one CPU thread, tests/benchmarks/test_harness_speed.py),
+    #: 784-512-32 MLPs 1.1-1.3x faster on one CPU thread, tests/benchmarks/test_harness_speed.py),
     #: "single" keeps the published records' numbers
     optimizer_impl: str = "single"
     seeds: tuple[int, ...] = (0, 1, 2)

@@ -167,6 +167,8 @@ def test_training_loops(benchmark, train, name):
         )
     assert cpu["single"] / cpu["bare"] <= 1.05
     assert cpu["fused"] / cpu["bare-fused"] <= 1.05
+    # issue 12's target; on this project's shared 2-core machine it measured 1.13-1.31x (VAE)
+    # and 1.13-1.24x (DAE), and bare-fused itself only 1.13-1.24x: the rest is the models'
     assert cpu["today"] / cpu["fused"] >= 1.25
 
 
