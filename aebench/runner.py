@@ -23,6 +23,7 @@ from torch import Tensor
 
 from aebench import (
     artifacts,
+    determinism,
     implementation,
     nll_examples,
     provenance,
@@ -35,7 +36,7 @@ from aebench.dataset import Splits, carve_validation, for_run, split_info
 from aebench.errors import AebenchError, Diverged
 from aebench.grid import RunRequest, plan, variant_record  # noqa: F401 (runner.plan)
 from aebench.model import DataSpec, EvalContext, FitContext, Model
-from aebench.protocol import PRECISIONS, Protocol
+from aebench.protocol import OPTIMIZER_IMPLS, PRECISIONS, Protocol
 from aebench.registry import DatasetEntry, ModelEntry, Registry
 
 
@@ -126,15 +127,14 @@ def prepare(splits: Splits, protocol: Protocol, device: torch.device) -> Prepare
     )
     prov = dict(splits.provenance)
     prov.update(n_fit=len(fit_idx), n_val=len(val_idx))
-    if protocol.anomaly_score_weighting not in M.SCORE_WEIGHTINGS:
-        raise AebenchError(
-            f"protocol {protocol.key}: anomaly_score_weighting "
-            f"{protocol.anomaly_score_weighting!r} is not one of {M.SCORE_WEIGHTINGS}"
-        )
-    if protocol.precision not in PRECISIONS:
-        raise AebenchError(
-            f"protocol {protocol.key}: precision {protocol.precision!r} is not one of {PRECISIONS}"
-        )
+    for name, known in (
+        ("anomaly_score_weighting", M.SCORE_WEIGHTINGS),
+        ("precision", PRECISIONS),
+        ("optimizer_impl", OPTIMIZER_IMPLS),
+    ):
+        value = getattr(protocol, name)
+        if value not in known:
+            raise AebenchError(f"protocol {protocol.key}: {name} {value!r} is not one of {known}")
     nll_examples.check(protocol)
     thresholds.check(protocol)
     if protocol.task == "anomaly" and splits.anomaly is None:
@@ -245,7 +245,8 @@ def run_one(
         )
         return _finish(record)
     try:
-        with _torch_state_kept(record):
+        with _torch_state_kept(record), determinism.settings(device) as det:
+            record["device"]["determinism"] = det
             _train_and_evaluate(record, entry, config, req, prepared, view, device, progress)
     except Diverged as exc:
         record.update(status="diverged", reason=str(exc), diverged_step=exc.step)
@@ -342,12 +343,14 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
         progress=progress,
         labels=labels,
         precision=proto.precision,
+        optimizer_impl=proto.optimizer_impl,
     )
     record["training"] = {
         "binarization": "dynamic (Bernoulli per epoch)" if binary else "none",
         "test_binarization": f"fixed, seed {proto.test_binarization_seed}" if binary else "none",
         "lr": ctx.lr,
         "optimizer": proto.optimizer,
+        "optimizer_impl": proto.optimizer_impl,
         "precision": proto.precision,
         "view": view,
         "code_size": getattr(model, "code_size", proto.code_size),
