@@ -44,13 +44,14 @@ __all__ = [
     "ranked_metrics",
 ]
 
-#: resamples per board: a one-sided p-value below α/11 (Holm's first step on 12 rows) is then
-#: resolved to 1/2000; chosen for that resolution and a publish of every board within seconds
-N_BOOT = 2000
+#: resamples per board: the Monte-Carlo error of a standard error from B resamples is about
+#: 1/sqrt(2B), 2.2 % here (tail p-values come from Student t, not from counting resamples);
+#: chosen for that and a publish of every board within a minute
+N_BOOT = 1000
 #: the generator's fixed seed (with the board's name and the example set)
 SEED = 20261122
 #: resamples per block (memory: a block of weights is BLOCK x test examples)
-BLOCK = 250
+BLOCK = 500
 #: anomaly metrics recomputed from (test_scores, test_anomalous, threshold)
 RANKED = (
     "anomaly.f1",
@@ -132,11 +133,11 @@ class Resampler:
         n: dict[int, int],
         strata: dict[int, np.ndarray | None],
         evaluate: Callable[[int, np.ndarray], dict[str, dict[str, np.ndarray]]],
-    ) -> dict[str, dict[str, np.ndarray]]:
-        """{row: {metric: (n_boot,) resampled values}}: per resample the mean over its drawn
-        units of ``evaluate(unit, weights)`` (weights (n, b) float32: the unit's example counts,
-        a column per resample that drew it there). A row missing a drawn unit averages over
-        the others."""
+    ) -> dict[str, dict[str, Series]]:
+        """{row: {metric: Series}}: per resample the mean over its drawn units of
+        ``evaluate(unit, weights)`` (weights (n, b) float32: the unit's example counts, a column
+        per resample that drew it there; a row missing a drawn unit averages over the others),
+        and each unit's value on its whole test set (all weights one)."""
         draws = self.unit_draws()
         tot: dict[str, dict[str, np.ndarray]] = {}
         cnt: dict[str, np.ndarray] = {}
@@ -155,13 +156,29 @@ class Resampler:
                         acc = tot.setdefault(row, {})
                         for m, v in got[row].items():
                             acc.setdefault(m, np.zeros(self.n_boot))[part] += v
+        whole: dict[str, dict[str, dict[int, float]]] = {}
+        for u, rows in rows_per_unit.items():
+            got = evaluate(u, np.ones((n[u], 1), np.float32))
+            for row in rows:
+                for m, v in got[row].items():
+                    whole.setdefault(row, {}).setdefault(m, {})[self.units[u]] = float(v[0])
         return {
             row: {
-                m: np.where(cnt[row] > 0, v / np.maximum(cnt[row], 1), np.nan)
+                m: Series(
+                    np.where(cnt[row] > 0, v / np.maximum(cnt[row], 1), np.nan), whole[row][m]
+                )
                 for m, v in ms.items()
             }
             for row, ms in tot.items()
         }
+
+
+@dataclass
+class Series:
+    """One row's resampled values of one metric, and its value on each unit (by seed)."""
+
+    resamples: np.ndarray
+    units: dict[int, float]
 
 
 # -- metrics under resample weights ------------------------------------------------------------
@@ -278,15 +295,15 @@ def ranked_metrics(r: _Ranked, w: np.ndarray) -> dict[str, np.ndarray]:
 class Replicates:
     """A board's resampled metric values.
 
-    ``interval[metric][row]``: (n_boot,) values over the examples the row's cell covers;
+    ``interval[metric][row]``: a :class:`Series` over the examples the row's cell covers;
     ``paired[metric][row]``: over the examples every row of the column covers (the same as
     ``interval`` except for an NLL column whose rows cover different examples).
     """
 
     n_boot: int
     units: tuple[int, ...]
-    interval: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
-    paired: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    interval: dict[str, dict[str, Series]] = field(default_factory=dict)
+    paired: dict[str, dict[str, Series]] = field(default_factory=dict)
     #: rows whose per-example values are missing for a metric (no interval, no test)
     missing: dict[str, list[str]] = field(default_factory=dict)
 
@@ -340,10 +357,13 @@ def board_replicates(
     return out
 
 
-def _complete(ok, recs, arrays, uidx, needs) -> tuple[dict[str, list[int]], list[str]]:
-    """Rows whose every run has the arrays ``needs`` asks for, with their units; and the rest."""
+def _complete(ok, recs, arrays, uidx, needs, metric) -> tuple[dict[str, list[int]], list[str]]:
+    """Rows whose every run has the arrays ``needs`` asks for, with their units; and the rows
+    with a ``metric`` value that lack them (rows without the metric are neither)."""
     have, missing = {}, []
     for name, rs in ok.items():
+        if all(r["metrics"].get(metric) is None for r in rs):
+            continue
         a = [arrays[(name, r["seed"])] for r in rs]
         if all(x is not None and needs(x, r) for x, r in zip(a, rs)):
             have[name] = sorted(uidx[r["seed"]] for r in rs)
@@ -364,7 +384,7 @@ def _ranked(res, ok, recs, arrays, uidx, metrics, out: Replicates) -> None:
     def needs(a, r):
         return "test_scores" in a and "test_anomalous" in a and "anomaly.threshold" in r["metrics"]
 
-    have, missing = _complete(ok, recs, arrays, uidx, needs)
+    have, missing = _complete(ok, recs, arrays, uidx, needs, "anomaly.auroc")
     per = _by_unit(have)
     prepared, labels = {}, {}
     for u, names in per.items():
@@ -391,7 +411,7 @@ def _ranked(res, ok, recs, arrays, uidx, metrics, out: Replicates) -> None:
 
 
 def _example_mean(res, ok, recs, arrays, uidx, key, out: Replicates) -> None:
-    have, missing = _complete(ok, recs, arrays, uidx, lambda a, r: key in a)
+    have, missing = _complete(ok, recs, arrays, uidx, lambda a, r: key in a, key)
     per = _by_unit(have)
     values = {
         (n, u): arrays[(n, res.units[u])][key].astype(np.float64)
@@ -417,7 +437,7 @@ def _nll(res, ok, recs, arrays, uidx, out: Replicates) -> None:
     def needs(a, r):
         return "nll" in a and r["metrics"].get("nll") is not None
 
-    have, missing = _complete(ok, recs, arrays, uidx, needs)
+    have, missing = _complete(ok, recs, arrays, uidx, needs, "nll")
     per = _by_unit(have)
     index = {
         (n, u): _nll_index(recs[(n, u)], arrays[(n, res.units[u])])

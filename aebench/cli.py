@@ -388,7 +388,7 @@ def _executor(args: argparse.Namespace, registry, device, data):
 
 
 def _show(results_dir: Path, groups: list[str] | None, datasets: set[str] | None = None) -> int:
-    from aebench import render, storage
+    from aebench import render, significance, storage
 
     records, problems = storage.load_records(results_dir)
     err, out = Console(stderr=True), _wide_console()
@@ -404,8 +404,15 @@ def _show(results_dir: Path, groups: list[str] | None, datasets: set[str] | None
             f"no records in {results_dir}; run `aebench run` first or pass --results-dir"
         )
     for b in boards:
+        significance.annotate(b, _board_records(records, b))
         out.print(render.to_rich(b))
     return 0
+
+
+def _board_records(records: list[dict], board) -> list[dict]:
+    return [
+        r for r in records if r["group"] == board.group and r["dataset"]["name"] == board.dataset
+    ]
 
 
 def _wide_console() -> Console:
@@ -422,7 +429,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from aebench import render, storage
+    from aebench import render, significance, storage
 
     results_dir = storage.default_results_dir(args.results_dir)
     records, problems = storage.load_records(results_dir)
@@ -436,6 +443,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     ext = {"markdown": "md", "github": "md", "latex": "tex", "csv": "csv"}[args.format]
     for b in boards:
+        significance.annotate(b, _board_records(records, b))
         path = out_dir / f"{b.group}_{b.dataset}.{ext}"
         storage.atomic_write(path, render.export(b, args.format))
         Console().print(f"wrote {path}", highlight=False)

@@ -25,6 +25,19 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, f
     return mean, float(hi - mean), n
 
 
+def median_range(values: Sequence[float]) -> tuple[float, float | None, float | None, int]:
+    """(median, min, max, n) of the finite values; min and max are None for n < 2.
+
+    For timings: skewed, positive, three seeds; a t interval over them goes negative.
+    """
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
+    if len(v) == 0:
+        return math.nan, None, None, 0
+    if len(v) < 2:
+        return float(v[0]), None, None, 1
+    return float(np.median(v)), float(v.min()), float(v.max()), len(v)
+
+
 def not_significantly_worse(
     best: Sequence[float],
     other: Sequence[float],
