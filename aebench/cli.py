@@ -361,7 +361,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     reporter.summary(summary, results_dir)
     groups = sorted({r.group for r in requests})
-    _show(results_dir, groups, datasets={r.dataset for r in requests})
+    _show(results_dir, groups, datasets={r.dataset for r in requests}, registry=registry)
     return 0
 
 
@@ -387,16 +387,26 @@ def _executor(args: argparse.Namespace, registry, device, data):
     return make_executor(registry, device, data, setup, args.jobs, args.cluster, args.run_timeout)
 
 
-def _show(results_dir: Path, groups: list[str] | None, datasets: set[str] | None = None) -> int:
-    from aebench import render, significance, storage
+def _stale(registry):
+    """Today's implementations of the installed models: rows made by others are marked."""
+    from aebench.implementation import checker
+
+    return checker(registry) if registry is not None else None
+
+
+def _show(
+    results_dir: Path, groups: list[str] | None, datasets: set[str] | None = None, registry=None
+) -> int:
+    from aebench import publish, render, storage
 
     records, problems = storage.load_records(results_dir)
     err, out = Console(stderr=True), _wide_console()
     for p in problems:
         err.print(f"[yellow]warning:[/] skipped {p}", highlight=False, soft_wrap=True)
     boards = []
+    stale = _stale(registry)
     for g in groups or [None]:
-        boards += render.build_boards(records, g)
+        boards += render.build_boards(records, g, stale)
     if datasets:
         boards = [b for b in boards if b.dataset in datasets]
     if not boards:
@@ -404,15 +414,9 @@ def _show(results_dir: Path, groups: list[str] | None, datasets: set[str] | None
             f"no records in {results_dir}; run `aebench run` first or pass --results-dir"
         )
     for b in boards:
-        significance.annotate(b, _board_records(records, b))
+        publish.mark_significance(b, records, stale=stale)
         out.print(render.to_rich(b))
     return 0
-
-
-def _board_records(records: list[dict], board) -> list[dict]:
-    return [
-        r for r in records if r["group"] == board.group and r["dataset"]["name"] == board.dataset
-    ]
 
 
 def _wide_console() -> Console:
@@ -425,25 +429,25 @@ def cmd_show(args: argparse.Namespace) -> int:
     from aebench import storage
 
     groups = [args.protocol] if args.protocol else None
-    return _show(storage.default_results_dir(args.results_dir), groups)
+    return _show(storage.default_results_dir(args.results_dir), groups, registry=_registry(args))
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from aebench import render, significance, storage
+    from aebench import publish, render, storage
 
     results_dir = storage.default_results_dir(args.results_dir)
     records, problems = storage.load_records(results_dir)
     err = Console(stderr=True)
     for p in problems:
         err.print(f"[yellow]warning:[/] skipped {p}", highlight=False, soft_wrap=True)
-    boards = render.build_boards(records, args.protocol)
+    boards = render.build_boards(records, args.protocol, stale := _stale(_registry(args)))
     if not boards:
         raise AebenchError(f"no records in {results_dir}; run `aebench run` first")
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ext = {"markdown": "md", "github": "md", "latex": "tex", "csv": "csv"}[args.format]
     for b in boards:
-        significance.annotate(b, _board_records(records, b))
+        publish.mark_significance(b, records, stale=stale)
         path = out_dir / f"{b.group}_{b.dataset}.{ext}"
         storage.atomic_write(path, render.export(b, args.format))
         Console().print(f"wrote {path}", highlight=False)
@@ -472,7 +476,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from aebench import publish, storage
 
     results_dir = storage.default_results_dir(args.results_dir)
-    for path in publish.publish(results_dir, Path(args.out_dir), figures=not args.no_figures):
+    stale = _stale(_registry(args))
+    for path in publish.publish(
+        results_dir, Path(args.out_dir), figures=not args.no_figures, stale=stale
+    ):
         Console().print(f"wrote {path}", highlight=False)
     return 0
 

@@ -19,24 +19,42 @@ from aebench.bootstrap import N_BOOT, Replicates
 
 
 def mark_significance(
-    board: render.Board, records: list[dict[str, Any]], n_boot: int = N_BOOT
+    board: render.Board,
+    records: list[dict[str, Any]],
+    n_boot: int = N_BOOT,
+    stale: render.Staleness | None = None,
 ) -> Replicates:
-    """Intervals, marks and flags of ``board`` (aebench.significance); its resamples."""
-    return significance.annotate(board, records, n_boot)
+    """Intervals, marks and flags of ``board`` (aebench.significance) from its current records
+    among ``records`` (stale ones are shown as recorded, never tested); its resamples."""
+    current = [
+        r
+        for r in records
+        if r["group"] == board.group
+        and r["dataset"]["name"] == board.dataset
+        and (stale is None or stale(r) is None)
+    ]
+    return significance.annotate(board, current, n_boot, by_config=stale is None)
 
 
-def publish(results_dir: Path, out_dir: Path, figures: bool = True) -> list[Path]:
+def publish(
+    results_dir: Path,
+    out_dir: Path,
+    figures: bool = True,
+    stale: render.Staleness | None = None,
+) -> list[Path]:
+    """Every board's tables and figures, and the summary, from the records in ``results_dir``;
+    ``stale`` (see ``render.build_boards``) marks rows today's code would not reproduce."""
     records, problems = storage.load_records(results_dir)
     if not records:
         from aebench.errors import AebenchError
 
         raise AebenchError(f"no records in {results_dir}; run `aebench run` first")
-    boards = render.build_boards(records)
+    boards = render.build_boards(records, stale=stale)
     written: list[Path] = []
     reps: dict[str, Replicates] = {}
     for b in boards:
         recs = [r for r in records if r["group"] == b.group and r["dataset"]["name"] == b.dataset]
-        reps[f"{b.dataset}/{b.group}"] = mark_significance(b, recs)
+        reps[f"{b.dataset}/{b.group}"] = mark_significance(b, recs, stale=stale)
         b.caption.append(_software_line(recs))
         stem = f"{b.group}_{b.dataset}"
         written.append(_write(out_dir / f"{stem}.md", render.export(b, "markdown")))

@@ -5,7 +5,7 @@ version of each protocol (superseded versions and ``~`` variants would count a d
 
 - the boards used are all of the task's; the rows ranked are every row, reference rows too,
   with a value on every one of them, so each average is over the same boards. A row missing
-  from a board (not applicable, failed, not run) is left out and the summary says where;
+  from a board (not applicable, failed, not run, stale) is left out and the summary says where;
 - on each board the rows are ranked with ties where the board's own bootstrap test cannot
   separate them (:func:`aebench.significance.tie_ranks`), so a 1e-4 AUROC gap is no rank;
 - the Friedman test (scipy.stats) over the board x row rank table, Nemenyi's post-hoc test
@@ -79,7 +79,9 @@ def task_ranks(
         return None
     better = next(c.better for c in used[0].columns if c.key == metric)
     values = {
-        _board_name(b): {r.model: r.cells[metric].mean for r in b.rows if r.cells[metric].n}
+        _board_name(b): {
+            r.model: r.cells[metric].mean for r in b.rows if r.cells[metric].n and not r.stale
+        }
         for b in used
     }
     everywhere = set.intersection(*(set(v) for v in values.values()))
@@ -116,6 +118,8 @@ def _why(b: render.Board, model: str) -> str:
     row = next((r for r in b.rows if r.model == model), None)
     if row is None:
         return "not run"
+    if row.stale:
+        return "stale"
     if row.status.startswith("not-applicable"):
         return "not applicable"
     return f"no result ({row.status.split(':')[0]})"

@@ -150,11 +150,15 @@ def holm(pvalues: list[float], alpha: float = ALPHA) -> tuple[list[bool], list[f
 
 
 def annotate(
-    board: render.Board, records: list[dict[str, Any]], n_boot: int = bootstrap.N_BOOT
+    board: render.Board,
+    records: list[dict[str, Any]],
+    n_boot: int = bootstrap.N_BOOT,
+    by_config: bool = True,
 ) -> bootstrap.Replicates:
     """Set each cell's interval, mark and flag from the board's records and arrays, and the
-    caption lines that say how; return the resamples (for ranks across boards)."""
-    rows = render.records_by_row(records)
+    caption lines that say how; return the resamples (for ranks across boards). ``by_config``:
+    as ``render.records_by_row`` (False where the board was built checking staleness)."""
+    rows = render.records_by_row(records, by_config)
     keys = [c.key for c in board.columns if c.key in RESAMPLED]
     reps = bootstrap.board_replicates(f"{board.group}/{board.dataset}", rows, keys, n_boot)
     for col in board.columns:
@@ -182,10 +186,11 @@ def _intervals(board: render.Board, col: render.Column, reps: bootstrap.Replicat
 
 
 def _comparable(row: render.Row, col: render.Column) -> bool:
-    """A row the column's best is compared with (references are shown, never marked)."""
+    """A row the column's best is compared with (references and stale rows are shown, never
+    marked)."""
     cell = row.cells[col.key]
     density = col.key == "nll" and row.like_kind == "density"
-    return not row.reference and bool(cell.n) and not density
+    return not row.reference and not row.stale and bool(cell.n) and not density
 
 
 def _marks(board: render.Board, col: render.Column, reps: bootstrap.Replicates) -> None:
