@@ -360,3 +360,27 @@ def test_bootstrap_counts_are_seeded_by_board_and_example_set():
     c = r.counts(("s", "strat"), 40, strata)
     assert (c[:, :5].sum(1) == 5).all() and (c.sum(1) == 40).all()
     assert bootstrap.N_BOOT >= 1000
+
+
+def test_stale_rows_are_shown_not_marked_nor_ranked(tmp_path):
+    from aebench import publish
+
+    x = np.random.default_rng(14).normal(0.01, 0.002, 300)
+    recs = []
+    for name, shift in (("new", 0.0), ("old", 0.004), ("other", 0.003)):
+        for s in range(2):
+            v = x + shift + s * 1e-4
+            recs.append(
+                _record(tmp_path, name, s, {"recon_mse": v}, {"recon_mse": float(v.mean())})
+            )
+
+    def stale(r):
+        return "made by another implementation" if r["model"]["name"] == "old" else None
+
+    (board,) = render.build_boards(recs, stale=stale)
+    reps = publish.mark_significance(board, recs, n_boot=100, stale=stale)
+    cells = {r.model: r.cells["recon_mse"] for r in board.rows}
+    assert cells["new"].mark == "best" and cells["other"].mark == "worse"
+    assert cells["old"].mark == "" and cells["old"].lo is None  # as recorded: t interval only
+    tr = ranking.task_ranks([board], {"digits/digits-v1": reps}, "reconstruction")
+    assert tr.models == ["new", "other"] and tr.left_out == {"old": "stale on digits/digits-v1"}
