@@ -46,6 +46,22 @@ def _results_dir(p: argparse.ArgumentParser) -> None:
     )
 
 
+_PROTOCOL_HELP = "protocol: name (its current version), name-vN or name-vN~FINGERPRINT"
+# derived files sit beside the records they come from, so no default can overwrite the
+# tables another results directory made (e.g. the published ones in results/)
+_OUT_HELP = "(default RESULTS_DIR/published)"
+_FIGURES_HELP = "(default RESULTS_DIR/published/figures)"
+
+
+def _out_dir(args: argparse.Namespace, results_dir: Path, sub: str = "") -> Path:
+    return Path(args.out_dir) if args.out_dir else results_dir / "published" / sub
+
+
+def _group(args: argparse.Namespace, records: list[dict[str, Any]]) -> str | None:
+    """The record group ``-p`` names, resolved as ``run`` resolves it; None without ``-p``."""
+    return _registry(args).resolve_group(args.protocol, records) if args.protocol else None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="aebench", description="Benchmark autoencoders under fixed protocols.")
     parser.add_argument("--version", action="version", version=f"aebench {__version__}")
@@ -70,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="data set(s) (default: the offline default data set)",
     )
-    p.add_argument("-p", "--protocol", metavar="NAME", help="protocol name or name-vN")
+    p.add_argument("-p", "--protocol", metavar="NAME", help=_PROTOCOL_HELP)
     p.add_argument("--seeds", metavar="LIST", help="comma-separated seeds (default: protocol's)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     _results_dir(p)
@@ -128,40 +144,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="leaderboards from stored records (nothing is run)")
     _common(p)
     _results_dir(p)
-    p.add_argument("-p", "--protocol", metavar="KEY", help="only this protocol (name-vN)")
+    p.add_argument("-p", "--protocol", metavar="NAME", help="only this " + _PROTOCOL_HELP)
 
     p = sub.add_parser("export", help="write leaderboards as markdown/github/latex/csv")
     _common(p)
     _results_dir(p)
-    p.add_argument("-p", "--protocol", metavar="KEY", help="only this protocol (name-vN)")
+    p.add_argument("-p", "--protocol", metavar="NAME", help="only this " + _PROTOCOL_HELP)
     p.add_argument("--format", default="markdown", choices=["markdown", "github", "latex", "csv"])
-    p.add_argument(
-        "--out-dir",
-        default="results",
-        metavar="DIR",
-        help="where tables are written (default results/)",
-    )
+    p.add_argument("--out-dir", metavar="DIR", help="where tables are written " + _OUT_HELP)
 
     p = sub.add_parser("plot", help="pictures (PNG) from stored records and their arrays")
     _common(p)
     _results_dir(p)
-    p.add_argument("-p", "--protocol", metavar="KEY", help="only this protocol (name-vN)")
-    p.add_argument(
-        "--out-dir",
-        default="results/figures",
-        metavar="DIR",
-        help="where pictures are written (default results/figures)",
-    )
+    p.add_argument("-p", "--protocol", metavar="NAME", help="only this " + _PROTOCOL_HELP)
+    p.add_argument("--out-dir", metavar="DIR", help="where pictures go " + _FIGURES_HELP)
 
     p = sub.add_parser("publish", help="tables with significance marks, ranks and pictures")
     _common(p)
     _results_dir(p)
-    p.add_argument(
-        "--out-dir",
-        default="results",
-        metavar="DIR",
-        help="where the published files go (default results/)",
-    )
+    p.add_argument("--out-dir", metavar="DIR", help="where the files go " + _OUT_HELP)
     p.add_argument("--no-figures", action="store_true", help="tables only")
     return parser
 
@@ -395,7 +396,11 @@ def _stale(registry):
 
 
 def _show(
-    results_dir: Path, groups: list[str] | None, datasets: set[str] | None = None, registry=None
+    results_dir: Path,
+    groups: list[str] | None,
+    datasets: set[str] | None = None,
+    args=None,
+    registry=None,
 ) -> int:
     from aebench import publish, render, storage
 
@@ -403,6 +408,8 @@ def _show(
     err, out = Console(stderr=True), _wide_console()
     for p in problems:
         err.print(f"[yellow]warning:[/] skipped {p}", highlight=False, soft_wrap=True)
+    if args is not None and args.protocol:
+        groups = [_group(args, records)]
     boards = []
     stale = _stale(registry)
     for g in groups or [None]:
@@ -410,8 +417,9 @@ def _show(
     if datasets:
         boards = [b for b in boards if b.dataset in datasets]
     if not boards:
+        what = f" of {', '.join(groups)}" if groups and None not in groups else ""
         raise AebenchError(
-            f"no records in {results_dir}; run `aebench run` first or pass --results-dir"
+            f"no records{what} in {results_dir}; run `aebench run` first or pass --results-dir"
         )
     for b in boards:
         publish.mark_significance(b, records, stale=stale)
@@ -428,8 +436,9 @@ def _wide_console() -> Console:
 def cmd_show(args: argparse.Namespace) -> int:
     from aebench import storage
 
-    groups = [args.protocol] if args.protocol else None
-    return _show(storage.default_results_dir(args.results_dir), groups, registry=_registry(args))
+    return _show(
+        storage.default_results_dir(args.results_dir), None, args=args, registry=_registry(args)
+    )
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -440,10 +449,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     for p in problems:
         err.print(f"[yellow]warning:[/] skipped {p}", highlight=False, soft_wrap=True)
-    boards = render.build_boards(records, args.protocol, stale := _stale(_registry(args)))
+    stale = _stale(_registry(args))
+    boards = render.build_boards(records, _group(args, records), stale)
     if not boards:
         raise AebenchError(f"no records in {results_dir}; run `aebench run` first")
-    out_dir = Path(args.out_dir)
+    out_dir = _out_dir(args, results_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ext = {"markdown": "md", "github": "md", "latex": "tex", "csv": "csv"}[args.format]
     for b in boards:
@@ -461,10 +471,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
     records, problems = storage.load_records(results_dir)
     for p in problems:
         Console(stderr=True).print(f"[yellow]warning:[/] skipped {p}", highlight=False)
-    boards = render.build_boards(records, args.protocol)
+    boards = render.build_boards(records, _group(args, records))
     if not boards:
         raise AebenchError(f"no records in {results_dir}; run `aebench run` first")
-    out_dir = Path(args.out_dir)
+    out_dir = _out_dir(args, results_dir, "figures")
     for b in boards:
         recs = [r for r in records if r["group"] == b.group and r["dataset"]["name"] == b.dataset]
         for path in plots.all_figures(recs, out_dir, f"{b.group}_{b.dataset}", b.title):
@@ -476,10 +486,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from aebench import publish, storage
 
     results_dir = storage.default_results_dir(args.results_dir)
+    out_dir = _out_dir(args, results_dir)
     stale = _stale(_registry(args))
-    for path in publish.publish(
-        results_dir, Path(args.out_dir), figures=not args.no_figures, stale=stale
-    ):
+    for path in publish.publish(results_dir, out_dir, figures=not args.no_figures, stale=stale):
         Console().print(f"wrote {path}", highlight=False)
     return 0
 

@@ -52,11 +52,12 @@ def plan(
     config_overrides: dict[str, dict[str, Any]] | None = None,
 ) -> list[RunRequest]:
     """The grid model × data set × seed, validated up front (unknown names fail here)."""
+    if protocol:  # the resolver every command uses: name or name-vN
+        named = registry.resolve_protocol(protocol, variant=False)[0]
     if datasets:
         dsets = [registry.dataset(d) for d in datasets]
     elif protocol:  # a protocol names its data set
-        dsets = [d for d, p in registry.protocols() if protocol in (p.name, p.key)][:1]
-        dsets = dsets or [registry.default_dataset()]
+        dsets = [named]
     else:
         dsets = [registry.default_dataset()]
     mods = [registry.model(m) for m in models] if models else list(registry.models.values())

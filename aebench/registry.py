@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aebench.errors import DuplicateError, PluginError
-from aebench.protocol import Protocol
+from aebench.protocol import Protocol, resolve_key
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,34 @@ class Registry:
         for d in self.datasets.values():
             for p in d.protocols:
                 yield d, p
+
+    def resolve_protocol(
+        self, asked: str, variant: bool = True
+    ) -> tuple[DatasetEntry, Protocol, str]:
+        """(data set, protocol, "~fingerprint" or "") for ``-p asked``; see ``resolve_key``.
+
+        Without ``variant`` a variant's name is refused: it is made by overrides, not named.
+        """
+        key = resolve_key(asked, ((p.name, p.key) for _, p in self.protocols()))
+        base, tilde, fingerprint = key.partition("~")
+        d, p = next((d, p) for d, p in self.protocols() if p.key == base)
+        if tilde and not variant:
+            raise PluginError(
+                f"protocol {asked!r} is a variant: run {base} with the same overrides "
+                "(--budget, --precision) instead"
+            )
+        return d, p, tilde + fingerprint
+
+    def resolve_group(self, asked: str, records: Iterable[dict[str, Any]] = ()) -> str:
+        """The record group ``-p asked`` names among the installed protocols, then among the
+        protocols of ``records`` (whose plugin may be gone), newest version first."""
+        protos = [r.get("protocol") or {} for r in records]
+        stored = sorted(
+            {(p.get("name"), p["key"], p.get("version") or 0) for p in protos if p.get("key")},
+            key=lambda t: -t[2],
+        )
+        known = [(p.name, p.key) for _, p in self.protocols()] + [(n, k) for n, k, _ in stored]
+        return resolve_key(asked, known)
 
     # -- the register callables handed to plugins ---------------------------------------------
     def model_registrar(self, origin: Origin) -> Callable[..., None]:

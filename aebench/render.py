@@ -60,6 +60,8 @@ class Cell:
     mark: str = ""
     #: a warning sign the caption explains (an estimator's own warning)
     flag: str = ""
+    #: how the figure was obtained where that changes its meaning (e.g. "closed form")
+    note: str = ""
 
     def text(self, digits: int, ci: bool = True) -> str:
         if self.mean is None or self.n == 0:
@@ -74,6 +76,7 @@ class Cell:
                 s += f" [{lo}, {hi}]"
         elif ci and self.half:  # a zero half-width: the same value on every seed, no interval
             s += " ± " + fmt(self.half)
+        s = f"{s} ({self.note})" if self.note else s
         return f"{s} {self.flag}" if self.flag else s
 
 
@@ -236,15 +239,34 @@ def _row(
     row = Row(name, status + left_out, reference, code, like, ok=bool(ok), display=display)
     row.like_kind, row.stale = like_kind, stale_reason
     for col in columns:
-        vals = [r["metrics"].get(col.key) for r in ok]
+        used = ok if col.key != TRAIN_RATE else [r for r in ok if _train_rate_measured(r)]
+        vals = [r["metrics"].get(col.key) for r in used]
         vals = [v for v in vals if isinstance(v, (int, float))]
         if METRICS[col.key].spread == "range":
             mid, lo, hi, n = median_range(vals)
-            row.cells[col.key] = Cell(mid if n else None, None, n, lo=lo, hi=hi, spread="range")
-            continue
-        mean, half, n = mean_ci(vals)
-        row.cells[col.key] = Cell(mean if n else None, half, n)
+            cell = Cell(mid if n else None, None, n, lo=lo, hi=hi, spread="range")
+        else:
+            mean, half, n = mean_ci(vals)
+            cell = Cell(mean if n else None, half, n)
+        if col.key == TRAIN_RATE:
+            cell.note = "/".join(sorted({_fit_kind(r) for r in used} - {"batches"}))
+        row.cells[col.key] = cell
     return row
+
+
+TRAIN_RATE = "train_samples_per_s"
+
+
+def _fit_kind(record: dict[str, Any]) -> str:
+    """How the fit went through its data (``FitContext.fit_kind``); a record made before that
+    was stored says "own fit" when no training step was taken."""
+    t = record.get("training") or {}
+    return t.get("fit") or ("batches" if t.get("steps") else "own fit")
+
+
+def _train_rate_measured(record: dict[str, Any]) -> bool:
+    # records made before unmeasured rates were stored as null hold 0 for "no examples seen"
+    return (record.get("training") or {}).get("samples_seen") != 0
 
 
 def _mark_best(rows: list[Row], columns: list[Column]) -> None:
@@ -258,6 +280,7 @@ def _mark_best(rows: list[Row], columns: list[Column]) -> None:
             and not r.stale
             and r.cells[col.key].n
             and not (col.key == "nll" and r.like_kind == "density")
+            and not r.cells[col.key].note  # a one-solve rate is not a loop's throughput
         ]
         if not cands:
             continue
@@ -307,6 +330,12 @@ def _caption(group: str, recs: list[dict[str, Any]]) -> list[str]:
             f"test has {anomaly['n_test_anomalous']:,} anomalies of "
             f"{anomaly['n_test']:,}. The oracle F1 uses test labels: an upper bound, "
             "not a result."
+        )
+    if any(_fit_kind(r) != "batches" for r in recs if r["status"] == "ok"):
+        lines.append(
+            "Train samples/s marked closed form or own fit: the model fit without the "
+            "harness's batches (one solve, or its own solver), so the figure is training "
+            "examples / fit time, not a training loop's throughput; — where none was reported."
         )
     devices = sorted({f"{r['device'].get('name')} ({r['device']['type']})" for r in recs})
     seeds = sorted({r["seed"] for r in recs})

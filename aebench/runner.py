@@ -345,6 +345,7 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
         samples_seen=ctx.samples_seen,
         steps=ctx.step,
         epochs=ctx.epoch,
+        fit=ctx.fit_kind(),
         loss_curve=ctx.epoch_losses,
     )
     eval_gen = torch.Generator(device=device).manual_seed(10_000 + req.seed)
@@ -363,7 +364,10 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
     t1 = time.perf_counter()
     has_recon = view != "tokens" and "reconstruction" in caps.tasks
     evald = prepared.view(view, binarized_eval=True).copy() if binary else data
-    result = M.evaluate(model, data.test, evald.test, ectx, reconstruction=has_recon)
+    likelihoods = proto.estimates_likelihoods  # no estimator runs for boards that omit it
+    result = M.evaluate(model, data.test, evald.test, ectx, has_recon, likelihoods)
+    if not likelihoods:
+        record["likelihood_note"] = f"not estimated (likelihoods={proto.likelihoods!r})"
     metrics = result["metrics"]
     if has_recon and data.val.shape[0]:
         metrics["val_recon_mse"] = float(
@@ -394,7 +398,8 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
     metrics.update(
         fit_s=fit_s,
         eval_s=time.perf_counter() - t1,
-        train_samples_per_s=ctx.samples_seen / fit_s if fit_s > 0 else None,
+        # a fit that reports no examples seen has no throughput: unmeasured, not zero
+        train_samples_per_s=ctx.samples_seen / fit_s if fit_s > 0 and ctx.samples_seen else None,
         params=model.parameter_count(),
         steady_train_samples_per_s=ctx.steady_throughput(),
         peak_rss_mb=resources.peak_rss_mb(),
