@@ -55,6 +55,8 @@ class TaskRanks:
     references: set[str] = field(default_factory=set)
     #: model -> why it is not ranked (the boards it lacks)
     left_out: dict[str, str] = field(default_factory=dict)
+    #: the task's boards not used: superseded versions and variants
+    superseded: list[str] = field(default_factory=list)
     friedman: tuple[float, float] | None = None
     #: Nemenyi p-values (models x models), scikit-posthocs
     nemenyi: object = None
@@ -104,6 +106,9 @@ def task_ranks(
     )
     refs = {r.model for b in used for r in b.rows if r.reference}
     tr = TaskRanks(task, metric, [_board_name(b) for b in used], models, ranks, refs, left_out)
+    tr.superseded = sorted(
+        _board_name(b) for b in boards if b not in used and any(c.key == metric for c in b.columns)
+    )
     if len(models) >= 3 and len(used) >= 2:
         _tests(tr)
     return tr
@@ -199,6 +204,12 @@ def _task_note(tr: TaskRanks, figure: str | None) -> str:
         f"α = {ALPHA}, the board's paired bootstrap; gaps under half the last shown digit are "
         "none) share their mean rank."
     ]
+    if tr.superseded:
+        lines.append(
+            "Not used, as a newer version or the published protocol counts that data set: "
+            + ", ".join(tr.superseded)
+            + "."
+        )
     if tr.left_out:
         lines.append(
             "Left out, as they lack a board: "

@@ -251,6 +251,7 @@ def test_summary_ranks_the_same_boards_for_every_row_references_included():
     assert tr.boards == ["img/novelty-v1", "spam/spam-v2"]
     assert tr.mean_ranks == {"a": 1.5, "b": 2.5, "ref": 2.0}
     assert tr.left_out == {"c": "not applicable on spam/spam-v2"}
+    assert tr.superseded == ["spam/spam-v1", "spam/spam-v2~abc123"]
     text, head, rows = ranking.summary([tr], {"anomaly": "figures/cd.png"})
     assert "Left out, as they lack a board: c (not applicable on spam/spam-v2)" in text
     assert "figures/cd.png" in text and rows[1][:4] == ["anomaly", "anomaly.auroc", "ref", "yes"]
