@@ -306,6 +306,8 @@ class Replicates:
     paired: dict[str, dict[str, Series]] = field(default_factory=dict)
     #: rows whose per-example values are missing for a metric (no interval, no test)
     missing: dict[str, list[str]] = field(default_factory=dict)
+    #: caption lines about what the resamples cover
+    notes: list[str] = field(default_factory=list)
 
 
 def _split_of(record: dict[str, Any]) -> Hashable:
@@ -476,6 +478,13 @@ def _nll(res, ok, recs, arrays, uidx, out: Replicates) -> None:
             continue
         sig = tuple((u, zlib.crc32(index[(n, u)].tobytes())) for u in us)
         groups.setdefault(sig, []).append(n)
+    if groups:
+        sizes = sorted({len(c) for c in common.values()})
+        out.notes.append(
+            f"NLL marks compare every row on the {sizes[0]:,} test examples all rows cover "
+            f"(per seed); {', '.join(sorted(n for ns in groups.values() for n in ns))}: "
+            "interval over the row's own examples, as its figure."
+        )
     for names in groups.values():
         sub = {u: [n for n in ns if n in names] for u, ns in per.items()}
         sub = {u: ns for u, ns in sub.items() if ns}

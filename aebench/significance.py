@@ -13,7 +13,8 @@ seeds seen, so "all 3 seeds of A beat B" reads as certainty. The interval is the
 mean ± t·SE, with Student t on Welch-Satterthwaite degrees of freedom (the seed part has S - 1,
 the example part is taken as infinite): a deterministic model's interval is the test set's
 (normal), a seed-dominated one gets t with 2 degrees of freedom. Bounded metrics are clipped
-to their range.
+to their range. Where each seed draws its own split, the between-seed variance already holds
+each test set's sampling noise, so adding the example part again errs on the wide side.
 
 Marks. For each other row r of a column, the one-sided t-test of "r is worse than the best by
 more than half a unit of the last digit shown" on the paired difference (the same resamples for
@@ -241,6 +242,7 @@ def _caption(
         "over seeds. A value with no interval is the same on every seed and has no per-example "
         "values to resample."
     ]
+    lines += reps.notes
     missing = sorted({m for k in keys for m in reps.missing.get(k, [])})
     if missing:
         lines.append(
