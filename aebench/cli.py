@@ -84,8 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset",
         action="append",
         metavar="NAME",
-        help="data set(s) (default: the offline default data set)",
+        help="data set(s) (default: the offline default data set), or a path to your own files",
     )
+    p.add_argument("--data-option", action="append", metavar="K=V", help="for -d PATH (README)")
     p.add_argument("-p", "--protocol", metavar="NAME", help=_PROTOCOL_HELP)
     p.add_argument("--seeds", metavar="LIST", help="comma-separated seeds (default: protocol's)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
@@ -331,11 +332,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["precision"] = args.precision
     if args.budget is not None and args.budget <= 0:
         raise AebenchError("--budget must be a positive number of training samples")
+    datasets, protocol = registry.resolve(_split(args.dataset), args.protocol, args.data_option)
     requests = runner.plan(
         registry,
         _split(args.model),
-        _split(args.dataset),
-        args.protocol,
+        datasets,
+        protocol,
         seeds,
         overrides,
         _parse_sets(args.set),
@@ -361,7 +363,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         reporter.interrupted(results_dir)
         return EXIT_INTERRUPTED
     reporter.summary(summary, results_dir)
-    groups = sorted({r.group for r in requests})
+    groups = sorted({r.group for r in requests} | {r.protocol.family for r in requests} - {""})
     _show(results_dir, groups, datasets={r.dataset for r in requests}, registry=registry)
     return 0
 
@@ -475,8 +477,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if not boards:
         raise AebenchError(f"no records in {results_dir}; run `aebench run` first")
     out_dir = _out_dir(args, results_dir, "figures")
-    for b in boards:
-        recs = [r for r in records if r["group"] == b.group and r["dataset"]["name"] == b.dataset]
+    for b in (b for b in boards if not b.members):  # a family's pictures are its members'
+        recs = render.records_of(b, records)
         for path in plots.all_figures(recs, out_dir, f"{b.group}_{b.dataset}", b.title):
             Console().print(f"wrote {path}", highlight=False)
     return 0

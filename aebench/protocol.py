@@ -19,7 +19,15 @@ PRECISIONS = ("fp32", "bf16")
 #: ``Protocol.likelihoods``: "task" (a reconstruction task's boards show likelihoods, an
 #: anomaly task's do not), or "all" / "none" whatever the task
 LIKELIHOOD_SCOPES = ("task", "all", "none")
-_ADDED_LATER = {"precision": "fp32", "likelihoods": "task"}
+_ADDED_LATER = {
+    "precision": "fp32",
+    "likelihoods": "task",
+    "family": "",
+    "family_column": "",
+    "location": "",
+}
+#: where the data lives on this machine: recorded, but two runs on the same files compare
+_NOT_FINGERPRINTED = ("location",)
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,13 @@ class Protocol:
     #: time): "task" runs them where the task's boards show them (reconstruction) and skips
     #: them elsewhere (anomaly); "all" or "none" whatever the task (see ``LIKELIHOOD_SCOPES``)
     likelihoods: str = "task"
+    #: protocols of one family (e.g. each class in turn the normal class) share a board: one
+    #: column per member, headed ``family_column``, beside the members' own boards
+    family: str = ""
+    family_column: str = ""
+    #: for data sets that read a user's files: where they are (the files' SHA-256 values,
+    #: in ``params``, are what the fingerprint sees, so the same files elsewhere compare)
+    location: str = ""
     description: str = ""
     params: dict[str, Any] = field(default_factory=dict)
 
@@ -113,8 +128,9 @@ class Protocol:
         return dataclasses.replace(self, **overrides)
 
     def fingerprint(self) -> str:
-        """A short hash of every field: two runs compare only when it is equal."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+        """A short hash of every field but ``location``: two runs compare only when it is equal."""
+        d = {k: v for k, v in self.to_dict().items() if k not in _NOT_FINGERPRINTED}
+        blob = json.dumps(d, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
 

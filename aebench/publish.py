@@ -26,13 +26,9 @@ def mark_significance(
 ) -> Replicates:
     """Intervals, marks and flags of ``board`` (aebench.significance) from its current records
     among ``records`` (stale ones are shown as recorded, never tested); its resamples."""
-    current = [
-        r
-        for r in records
-        if r["group"] == board.group
-        and r["dataset"]["name"] == board.dataset
-        and (stale is None or stale(r) is None)
-    ]
+    if board.members:  # a family board's cells are means of its members' boards
+        return Replicates(n_boot, ())
+    current = [r for r in render.records_of(board, records) if stale is None or stale(r) is None]
     return significance.annotate(board, current, n_boot, by_config=stale is None)
 
 
@@ -53,13 +49,13 @@ def publish(
     written: list[Path] = []
     reps: dict[str, Replicates] = {}
     for b in boards:
-        recs = [r for r in records if r["group"] == b.group and r["dataset"]["name"] == b.dataset]
+        recs = render.records_of(b, records)
         reps[f"{b.dataset}/{b.group}"] = mark_significance(b, recs, stale=stale)
         b.caption.append(_software_line(recs))
         stem = f"{b.group}_{b.dataset}"
         written.append(_write(out_dir / f"{stem}.md", render.export(b, "markdown")))
         written.append(_write(out_dir / f"{stem}.csv", render.export(b, "csv")))
-        if figures:
+        if figures and not b.members:  # a family's pictures are its members'
             written += plots.all_figures(recs, out_dir / "figures", stem, b.title)
     tasks = [t for t in (ranking.task_ranks(boards, reps, k) for k in ranking.HEADLINE) if t]
     names = {}

@@ -36,7 +36,7 @@ def newest_versions(boards: list[render.Board]) -> list[render.Board]:
     newest: dict[tuple[str, str], tuple[int, render.Board]] = {}
     for b in boards:
         m = re.fullmatch(r"(.+)-v(\d+)", b.group)
-        if m is None:  # a variant: "name-vN~fingerprint"
+        if m is None or b.family:  # a variant ("name-vN~fingerprint"); a family's member
             continue
         key, version = (b.dataset, m.group(1)), int(m.group(2))
         if key not in newest or version > newest[key][0]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aebench.errors import DuplicateError, PluginError
@@ -66,6 +67,8 @@ class DatasetEntry:
     description: str
     default: bool
     origin: Origin
+    #: ``from_files(path, options) -> Protocol`` for a data set that reads a user's files
+    from_files: Callable[[Path, dict[str, str]], Protocol] | None = None
 
     def protocol(self, key: str | None = None) -> Protocol:
         """The protocol called ``key`` (``name`` or ``name-vN``); the first one by default."""
@@ -76,6 +79,12 @@ class DatasetEntry:
                 return p
         known = ", ".join(p.key for p in self.protocols)
         raise PluginError(f"data set {self.name!r} has no protocol {key!r}; known: {known}")
+
+    def protocols_for(self, key: str | None = None) -> tuple[Protocol, ...]:
+        """Every member of the family called ``key`` (``name`` or ``name-vN``), else the one
+        protocol :meth:`protocol` finds."""
+        members = tuple(p for p in self.protocols if key and _in_family(key, p))
+        return members or (self.protocol(key),)
 
 
 @dataclass
@@ -99,9 +108,39 @@ class Registry:
         if name not in self.datasets:
             raise PluginError(
                 f"unknown data set {name!r}; available: "
-                f"{', '.join(sorted(self.datasets)) or 'none'} (see `aebench list`)"
+                f"{', '.join(sorted(self.datasets)) or 'none'} (see `aebench list`), or a path "
+                "to files of your own"
             )
         return self.datasets[name]
+
+    def resolve(
+        self, datasets: list[str] | None, protocol: str | None, options: list[str] | None
+    ) -> tuple[list[str] | None, str | None]:
+        """``-d`` values and ``-p`` as a plan takes them: data-set names pass through; a path
+        becomes the data set that reads files and the protocol it derives for ``options``
+        (``KEY=VALUE`` strings), which joins the entry's protocols so a plan finds it."""
+        paths, options = [d for d in datasets or () if d not in self.datasets], options or []
+        if not paths and not options:
+            return datasets, protocol
+        if len(datasets or ()) != 1 or protocol or not paths:
+            raise PluginError(
+                "--data-option and -d PATH take one path and no -p: the files' protocol is "
+                "derived from them and the options"
+            )
+        readers = [d for d in self.datasets.values() if d.from_files is not None]
+        if not readers or not _looks_like_path(paths[0]):
+            self.dataset(paths[0])  # a mistyped name, say: the unknown-name error
+        parsed: dict[str, str] = {}
+        for item in options:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise PluginError(f"--data-option {item!r}: expected KEY=VALUE, e.g. scaling=none")
+            parsed[key.strip()] = value.strip()
+        entry = readers[0]
+        derived = entry.from_files(Path(paths[0]), parsed)
+        if all(p.key != derived.key for p in entry.protocols):
+            entry.protocols = (*entry.protocols, derived)
+        return [entry.name], derived.key
 
     def default_dataset(self) -> DatasetEntry:
         defaults = [d for d in self.datasets.values() if d.default]
@@ -167,6 +206,7 @@ class Registry:
             protocols: Iterable[Protocol] = (),
             description: str = "",
             default: bool = False,
+            from_files: Callable[[Path, dict[str, str]], Protocol] | None = None,
         ) -> None:
             _check_name("data set", name, origin)
             if name in self.datasets:
@@ -181,10 +221,23 @@ class Registry:
                     if q.key == p.key:
                         raise DuplicateError(f"protocol {p.key!r} is defined twice ({origin})")
             self.datasets[name] = DatasetEntry(
-                name, factory, protos, description or _doc(factory), default, origin
+                name, factory, protos, description or _doc(factory), default, origin, from_files
             )
 
         return register
+
+
+def _looks_like_path(value: str) -> bool:
+    return "/" in value or "\\" in value or bool(Path(value).suffix) or Path(value).exists()
+
+
+def names_protocol(key: str, p: Protocol) -> bool:
+    """Whether ``key`` names ``p`` (``name`` or ``name-vN``) or its family."""
+    return key in (p.name, p.key) or _in_family(key, p)
+
+
+def _in_family(key: str, p: Protocol) -> bool:
+    return bool(p.family) and key in (p.family, p.family.rsplit("-v", 1)[0])
 
 
 def _check_name(what: str, name: str, origin: Origin) -> None:

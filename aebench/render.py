@@ -107,6 +107,9 @@ class Board:
     rows: list[Row]
     #: the likelihood kind column belongs to reconstruction boards only
     show_likelihood: bool = True
+    #: the family a member protocol's board belongs to; a family board's member groups
+    family: str = ""
+    members: tuple[str, ...] = ()
 
 
 def _header(key: str) -> Column:
@@ -145,7 +148,16 @@ def build_boards(
     for r in records:
         if group is None or r.get("group") == group or r.get("group", "").startswith(group + "~"):
             by_group[(r["group"], r["dataset"]["name"])].append(r)
-    return [_board(g, d, recs, stale) for (g, d), recs in sorted(by_group.items())]
+    from aebench.families import family_boards  # it builds on this module's tables
+
+    boards = [_board(g, d, recs, stale) for (g, d), recs in sorted(by_group.items())]
+    return boards + family_boards(records, group, stale)
+
+
+def records_of(board: Board, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records a board was built from (a family board's: its members')."""
+    groups = set(board.members) or {board.group}
+    return [r for r in records if r["group"] in groups and r["dataset"]["name"] == board.dataset]
 
 
 def records_by_row(
@@ -185,6 +197,7 @@ def _board(
         columns,
         rows,
         show_likelihood=task != "anomaly",
+        family=recs[0]["protocol"].get("family", ""),
     )
 
 

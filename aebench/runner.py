@@ -92,11 +92,16 @@ class DataCache:
         )
         self._cache: dict[tuple[str, str], Prepared] = {}
 
+    #: data sets kept loaded: runs come protocol by protocol (a family's ten members, say)
+    keep = 2
+
     def get(self, dataset: str, protocol: Protocol) -> Prepared:
         key = (dataset, protocol.fingerprint())
         if key not in self._cache:
             entry: DatasetEntry = self.registry.dataset(dataset)
             splits = entry.factory().load(protocol, self.data_dir, download=self.download)
+            while len(self._cache) >= self.keep:
+                self._cache.pop(next(iter(self._cache)))
             self._cache[key] = prepare(splits, protocol, self.device)
         return self._cache[key]
 
