@@ -371,7 +371,9 @@ def to_rich(board: Board):
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=board.title, caption="\n".join(board.caption), caption_justify="left")
+    table = Table(
+        title=board.title, caption=escape("\n".join(board.caption)), caption_justify="left"
+    )
     table.add_column("model", style="bold")
     table.add_column("code", justify="right")
     for col in board.columns:
