@@ -233,55 +233,11 @@ def _registry(args: argparse.Namespace):
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from rich.table import Table
+    from aebench.catalogue import tables
 
-    registry = _registry(args)
     out = _wide_console()
-    entries = sorted(registry.models.values(), key=lambda m: m.name)
-    for title, group in (
-        ("models", [m for m in entries if "reference" not in m.tags]),
-        ("reference rows (not autoencoders)", [m for m in entries if "reference" in m.tags]),
-    ):
-        t = Table(title=title, title_justify="left")
-        for h in (
-            "name",
-            "plugin",
-            "distribution",
-            "inputs",
-            "tasks",
-            "likelihood",
-            "tags",
-            "description",
-        ):
-            t.add_column(h)
-        for m in group:
-            caps = m.capabilities
-            like = caps.likelihood + (" (Bernoulli)" if caps.binary else "")
-            t.add_row(
-                m.name,
-                m.origin.plugin,
-                f"{m.origin.dist} {m.origin.version}",
-                ", ".join(caps.inputs),
-                ", ".join(caps.tasks),
-                like,
-                ", ".join(m.tags),
-                m.description,
-            )
-        out.print(t)
-    t = Table(title="data sets", title_justify="left")
-    for h in ("name", "plugin", "distribution", "protocols", "task", "default", "description"):
-        t.add_column(h)
-    for d in sorted(registry.datasets.values(), key=lambda d: d.name):
-        t.add_row(
-            d.name,
-            d.origin.plugin,
-            f"{d.origin.dist} {d.origin.version}",
-            "\n".join(p.key for p in d.protocols),
-            "\n".join(p.task for p in d.protocols),
-            "yes" if d.default else "",
-            d.description,
-        )
-    out.print(t)
+    for table in tables(_registry(args)):
+        out.print(table)
     return 0
 
 
