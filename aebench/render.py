@@ -162,6 +162,11 @@ def _row(name: str, rs: list[dict[str, Any]], columns: list[Column]) -> Row:
         display += " (SUPERVISED: trained with labels)"
     elif reference:
         display += " (reference)"
+    elif code not in (None, first["protocol"]["code_size"]):
+        display += f" (code {code}, not {first['protocol']['code_size']})"
+    tuning = first.get("tuning") or {}
+    if tuning.get("chosen", "").startswith("defaults"):
+        display += f" — {tuning['chosen']}"
     row = Row(name, status, reference, code, like, ok=bool(ok), display=display)
     row.like_kind = like_kind
     for col in columns:
@@ -194,10 +199,11 @@ def _mark_best(rows: list[Row], columns: list[Column]) -> None:
 def _caption(group: str, recs: list[dict[str, Any]]) -> list[str]:
     r0 = recs[0]
     p, d = r0["protocol"], r0["dataset"]
+    tuning = next((r["tuning"] for r in recs if r.get("tuning")), None)
     lines = [
         f"Protocol {p['key']} ({p.get('description') or p['dataset']}); fingerprint "
         f"{p['fingerprint']}"
-        + (" — a VARIANT of the published protocol" if "~" in group else "")
+        + (" — a VARIANT of the published protocol" if "~" in group and not tuning else "")
         + f"; code size {p['code_size']}, budget {p['budget_samples']:,} samples, "
         f"batch {p['batch_size']}.",
     ]
@@ -221,6 +227,8 @@ def _caption(group: str, recs: list[dict[str, Any]]) -> list[str]:
             f"{anomaly['n_test']:,}. The oracle F1 uses test labels: an upper bound, "
             "not a result."
         )
+    if tuning:
+        lines += tuning_caption(tuning, recs)
     devices = sorted({f"{r['device'].get('name')} ({r['device']['type']})" for r in recs})
     seeds = sorted({r["seed"] for r in recs})
     lines.append(
@@ -228,6 +236,32 @@ def _caption(group: str, recs: list[dict[str, Any]]) -> list[str]:
         f"device: {', '.join(devices)}."
     )
     return lines
+
+
+def tuning_caption(t: dict[str, Any], recs: list[dict[str, Any]]) -> list[str]:
+    """What a tuned board's caption says of how its configurations were chosen."""
+    budget = f", trained on {t['trial_budget']:,} samples" if t.get("trial_budget") else ""
+    chosen = {}
+    for r in sorted(recs, key=lambda r: r["seed"]):
+        info = r.get("tuning") or {}
+        params = ", ".join(f"{k}={_value(v)}" for k, v in info.get("best_params") or ())
+        value = f", validation {info['best_value']:.4g}" if "best_value" in info else ""
+        what = f"{params} ({info.get('chosen')}{value})" if params else info.get("chosen")
+        chosen.setdefault(r["model"]["name"], what)
+    return [
+        f"TUNED, {t['trials']} trials each ({t['sampler']} sampler; every trial seed "
+        f"{t['trial_seed']}{budget}), criterion {t['criterion']}: {t['criterion_text']}. Chosen "
+        "on validation data only (no trial loaded the test split); each best configuration "
+        f"then ran with the protocol's seeds on the test split. Defaults board: "
+        f"{t['defaults_board']}.",
+        "Chosen: " + "; ".join(f"{m}: {w}" for m, w in sorted(chosen.items())) + ".",
+    ]
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(tuple(v)) if isinstance(v, list) else str(v)
 
 
 # -- renderers ----------------------------------------------------------------------------------

@@ -24,6 +24,9 @@ from aebench import artifacts, provenance, resources, storage
 from aebench import metrics as M
 from aebench.dataset import Splits, carve_validation
 from aebench.errors import AebenchError, Diverged
+from aebench.evaluation import has_own_score as _has_own_score
+from aebench.evaluation import on_validation, threshold_rule, without_test
+from aebench.evaluation import score_name as _score_name
 from aebench.model import DataSpec, EvalContext, FitContext, Model
 from aebench.protocol import PRECISIONS, Protocol
 from aebench.registry import DatasetEntry, ModelEntry, Registry
@@ -38,6 +41,10 @@ class RunRequest:
     #: ``name-vN``, or ``name-vN~<fingerprint>`` for a variant with overridden fields
     group: str
     config_overrides: tuple[tuple[str, Any], ...] = ()
+    #: "test" (a board's run), or "validation": a tuning trial, whose data has no test split
+    evaluate: str = "test"
+    #: what the record says of how its configuration was chosen (``aebench.tuning``)
+    tuning: tuple[tuple[str, Any], ...] = ()
 
     @property
     def label(self) -> str:
@@ -144,11 +151,13 @@ class DataCache:
         )
         self._cache: dict[tuple[str, str], Prepared] = {}
 
-    def get(self, dataset: str, protocol: Protocol) -> Prepared:
-        key = (dataset, protocol.fingerprint())
+    def get(self, dataset: str, protocol: Protocol, validation_only: bool = False) -> Prepared:
+        key = (dataset, protocol.fingerprint(), validation_only)
         if key not in self._cache:
             entry: DatasetEntry = self.registry.dataset(dataset)
             splits = entry.factory().load(protocol, self.data_dir, download=self.download)
+            if validation_only:  # dropped before anything is moved to the device
+                splits = without_test(splits)
             self._cache[key] = prepare(splits, protocol, self.device)
         return self._cache[key]
 
@@ -231,6 +240,7 @@ def new_record(registry: Registry, req: RunRequest, device: torch.device) -> dic
         "device": provenance.device_info(device),
         "software": provenance.software(),
         "started": started.isoformat(),
+        **({"tuning": dict(req.tuning)} if req.tuning else {}),
     }
 
 
@@ -252,7 +262,7 @@ def run_one(
     config = entry.make_config(dict(req.config_overrides))
     record = new_record(registry, req, device)
     try:
-        prepared = data.get(req.dataset, proto)
+        prepared = data.get(req.dataset, proto, req.evaluate == "validation")
     except AebenchError:
         raise  # a data problem is the user's to fix, for every model alike: stop the suite
     record["dataset"].update(prepared.provenance)
@@ -412,6 +422,11 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
     t1 = time.perf_counter()
     has_recon = view != "tokens" and "reconstruction" in caps.tasks
     evald = prepared.view(view, binarized_eval=True).copy() if binary else data
+    if req.evaluate == "validation":  # a tuning trial: figures on the validation slice only
+        metrics = on_validation(model, prepared, data, evald, train_x, has_recon)
+        record["metrics"] = {**metrics, "fit_s": fit_s, "eval_s": time.perf_counter() - t1}
+        record["status"] = "ok"
+        return
     result = M.evaluate(model, data.test, evald.test, ectx, reconstruction=has_recon)
     metrics = result["metrics"]
     if has_recon and data.val.shape[0]:
@@ -463,29 +478,3 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
     record["_arrays"] = {**result["per_example"], **pictures}
     record["model"]["parameters"] = model.parameter_count()
     record["status"] = "ok"
-
-
-@torch.no_grad()
-def _has_own_score(model: Model, x: Tensor) -> bool:
-    """Whether the model scores inputs like ``x`` itself (it may for some views only)."""
-    return model.anomaly_score(x[:1]) is not None
-
-
-def _score_name(own_score: bool, weighted: bool) -> str:
-    if own_score:
-        return "model's anomaly_score"
-    if weighted:
-        return "reconstruction squared error weighted by 1/(training variance + 1/n)"
-    return "reconstruction MSE"
-
-
-def threshold_rule(proto: Protocol) -> str:
-    where = (
-        "held-out normal training examples"
-        if proto.anomaly_train == "normal"
-        else "held-out training examples (unlabelled, contaminated)"
-    )
-    return (
-        f"flag score > the {proto.threshold_quantile:.0%} quantile of scores on {where} "
-        "(no test labels)"
-    )

@@ -30,8 +30,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aebench import TOKEN_PAD, Capabilities, DataSpec, TorchModel, hookimpl
+from aebench.tuning import Float, Int
 
-__all__ = ["LSTMAE", "LSTMAEConfig"]
+__all__ = ["LSTMAE", "SEARCH_SPACE", "LSTMAEConfig"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,14 @@ class LSTMAEConfig:
     @classmethod
     def tiny(cls) -> LSTMAEConfig:
         return cls(hidden=16, embed=8)
+
+
+#: what ``aebench tune`` searches (validation data only); the defaults above are the
+#: starting point, not the outcome of this search
+SEARCH_SPACE = {
+    "hidden": Int(32, 256, log=True),
+    "lr": Float(3e-4, 1e-2, log=True),
+}
 
 
 class LSTMAE(TorchModel):
@@ -146,4 +155,10 @@ class LSTMAE(TorchModel):
 
 @hookimpl
 def aebench_register_models(register):
-    register("lstm_ae", LSTMAE, config=LSTMAEConfig, tags=("autoencoder", "recurrent"))
+    register(
+        "lstm_ae",
+        LSTMAE,
+        config=LSTMAEConfig,
+        tags=("autoencoder", "recurrent"),
+        search_space=SEARCH_SPACE,
+    )
