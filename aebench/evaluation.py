@@ -19,10 +19,7 @@ from aebench.dataset import Splits
 from aebench.model import Model
 from aebench.protocol import Protocol
 
-__all__ = ["EVALUATE", "on_validation", "threshold_rule", "without_test"]
-
-#: where a run is evaluated: the test split (a board's run) or the validation slice (a trial)
-EVALUATE = ("test", "validation")
+__all__ = ["has_own_score", "on_validation", "score_name", "threshold_rule", "without_test"]
 
 
 def without_test(splits: Splits) -> Splits:

@@ -245,8 +245,10 @@ def tuning_caption(t: dict[str, Any], recs: list[dict[str, Any]]) -> list[str]:
     for r in sorted(recs, key=lambda r: r["seed"]):
         info = r.get("tuning") or {}
         params = ", ".join(f"{k}={_value(v)}" for k, v in info.get("best_params") or ())
-        value = f", validation {info['best_value']:.4g}" if "best_value" in info else ""
-        what = f"{params} ({info.get('chosen')}{value})" if params else info.get("chosen")
+        if params:
+            what = f"{params} (trial {info['best_trial']}, validation {info['best_value']:.4g})"
+        else:
+            what = info.get("chosen")
         chosen.setdefault(r["model"]["name"], what)
     return [
         f"TUNED, {t['trials']} trials each ({t['sampler']} sampler; every trial seed "

@@ -149,7 +149,7 @@ class DataCache:
             download,
             device,
         )
-        self._cache: dict[tuple[str, str], Prepared] = {}
+        self._cache: dict[tuple[str, str, bool], Prepared] = {}
 
     def get(self, dataset: str, protocol: Protocol, validation_only: bool = False) -> Prepared:
         key = (dataset, protocol.fingerprint(), validation_only)

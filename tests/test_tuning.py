@@ -180,8 +180,8 @@ def test_a_validation_only_run_gets_no_test_tensor_and_scores_validation(registr
 
 
 def test_no_trial_reaches_a_test_example_and_the_board_does(env, tmp_path, here):
-    """The spy notes any test example it is handed: none in a study, in worker processes or
-    in this one, and many on a board (so it would have seen one had a trial been shown it)."""
+    """The spy notes any test example it is handed: none in a study (worker processes, a
+    Dask cluster), many on a board (so it would have seen one had a trial been shown it)."""
     spy, rd = tmp_path / "spy.txt", tmp_path / "runs"
     res = run_cli(
         "tune",
@@ -198,13 +198,15 @@ def test_no_trial_reaches_a_test_example_and_the_board_does(env, tmp_path, here)
         env={**env, "TUNETOY_SPY": str(spy)},
     )
     assert res.returncode == 0, res.stderr
-    rc, _, err = here(
+    rc, _, err = here(  # on Dask workers, which inherit this process's environment
         "tune",
         "-p",
         "tunetoy-anomaly",
         "-m",
         "spy-ae",
         *TRIALS,
+        "--cluster",
+        "local:1",
         "--no-board",
         "--results-dir",
         str(rd),

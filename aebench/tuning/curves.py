@@ -64,6 +64,9 @@ def tuning_curves(records: list[dict[str, Any]], path: Path, title: str) -> Path
         failed = len(tuning["values"]) - len(finished)
         label = name + (f" ({failed} failed)" if failed else "")
         ax.plot(ns, curve, marker=".", lw=1.2, color=colours(i % 20), label=label)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trials n")
     ax.set_ylabel(f"expected best {info['criterion']} after n trials")
     if info["direction"] == "minimize" and all(
