@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from aebench import __version__
 from aebench.errors import AebenchError
+from aebench.options import execution_options
 from aebench.protocol import PRECISIONS
 from aebench.tuning.command import add_parser as add_tune_parser
 from aebench.tuning.command import run as cmd_tune
@@ -48,41 +49,6 @@ def _results_dir(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _execution_options(p: argparse.ArgumentParser) -> None:
-    """Where and how runs execute (shared by ``run`` and ``tune``)."""
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
-    p.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        help="data files / download cache (default $AEBENCH_DATA or user cache)",
-    )
-    p.add_argument("--no-download", action="store_true", help="never fetch missing data files")
-    p.add_argument(
-        "--threads",
-        type=int,
-        metavar="N",
-        help="CPU threads for torch (default: torch's choice; recorded in each run)",
-    )
-    p.add_argument(
-        "--jobs",
-        type=int,
-        metavar="N",
-        help="run N runs at once, each in a worker process of its own on this machine",
-    )
-    p.add_argument(
-        "--cluster",
-        metavar="ADDRESS",
-        help="run on a Dask cluster: tcp://HOST:8786 (a running scheduler) or local:N "
-        "(N local workers); needs `pip install 'aebench[dask]'`",
-    )
-    p.add_argument(
-        "--run-timeout",
-        type=float,
-        metavar="SECONDS",
-        help="stop a run after this long (training + evaluation) and record it as timeout",
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="aebench", description="Benchmark autoencoders under fixed protocols.")
     parser.add_argument("--version", action="version", version=f"aebench {__version__}")
@@ -110,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--protocol", metavar="NAME", help="protocol name or name-vN")
     p.add_argument("--seeds", metavar="LIST", help="comma-separated seeds (default: protocol's)")
     _results_dir(p)
-    _execution_options(p)
+    execution_options(p)
     p.add_argument("--force", action="store_true", help="rerun runs that already have a record")
     p.add_argument(
         "--budget",
@@ -364,7 +330,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     reporter.summary(summary, results_dir)
     groups = sorted({r.group for r in requests})
-    _show(results_dir, groups, datasets={r.dataset for r in requests})
+    _show(results_dir, groups, datasets={r.dataset for r in requests}, registry=registry)
     return 0
 
 
@@ -399,7 +365,16 @@ def _executor(args: argparse.Namespace, registry, device, data):
     return make_executor(registry, device, data, setup, args.jobs, args.cluster, args.run_timeout)
 
 
-def _show(results_dir: Path, groups: list[str] | None, datasets: set[str] | None = None) -> int:
+def _stale(registry):
+    """Today's implementations of the installed models: rows made by others are marked."""
+    from aebench.implementation import checker
+
+    return checker(registry) if registry is not None else None
+
+
+def _show(
+    results_dir: Path, groups: list[str] | None, datasets: set[str] | None = None, registry=None
+) -> int:
     from aebench import render, storage
 
     records, problems = storage.load_records(results_dir)
@@ -407,8 +382,9 @@ def _show(results_dir: Path, groups: list[str] | None, datasets: set[str] | None
     for p in problems:
         err.print(f"[yellow]warning:[/] skipped {p}", highlight=False, soft_wrap=True)
     boards = []
+    stale = _stale(registry)
     for g in groups or [None]:
-        boards += render.build_boards(records, g)
+        boards += render.build_boards(records, g, stale)
     if datasets:
         boards = [b for b in boards if b.dataset in datasets]
     if not boards:
@@ -430,7 +406,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from aebench import storage
 
     groups = [args.protocol] if args.protocol else None
-    return _show(storage.default_results_dir(args.results_dir), groups)
+    return _show(storage.default_results_dir(args.results_dir), groups, registry=_registry(args))
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -441,7 +417,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     for p in problems:
         err.print(f"[yellow]warning:[/] skipped {p}", highlight=False, soft_wrap=True)
-    boards = render.build_boards(records, args.protocol)
+    boards = render.build_boards(records, args.protocol, _stale(_registry(args)))
     if not boards:
         raise AebenchError(f"no records in {results_dir}; run `aebench run` first")
     out_dir = Path(args.out_dir)
@@ -476,7 +452,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from aebench import publish, storage
 
     results_dir = storage.default_results_dir(args.results_dir)
-    for path in publish.publish(results_dir, Path(args.out_dir), figures=not args.no_figures):
+    stale = _stale(_registry(args))
+    for path in publish.publish(
+        results_dir, Path(args.out_dir), figures=not args.no_figures, stale=stale
+    ):
         Console().print(f"wrote {path}", highlight=False)
     return 0
 

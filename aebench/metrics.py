@@ -38,6 +38,21 @@ METRICS: dict[str, MetricSpec] = {
 }
 
 
+#: figures of the machine and its load, not of what the code computes: a reproduction check
+#: compares every metric but these
+TIMING_METRICS = frozenset(
+    {
+        "fit_s",
+        "eval_s",
+        "train_samples_per_s",
+        "steady_train_samples_per_s",
+        "infer_samples_per_s",
+        "peak_rss_mb",
+        "peak_cuda_mb",
+    }
+)
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)

@@ -67,7 +67,7 @@ def mark_significance(board: render.Board, records: list[dict[str, Any]]) -> Non
         best_recs = by_model.get(best_row.model, [])
         for row in board.rows:
             cell = row.cells[col.key]
-            if row.reference or not cell.n or cell.best or row.model not in by_model:
+            if row.reference or row.stale or not cell.n or cell.best or row.model not in by_model:
                 continue
             if col.key == "nll" and row.like_kind == "density":
                 continue  # a continuous density is not compared with discrete likelihoods
@@ -120,7 +120,9 @@ def summary_table(boards: list[render.Board]) -> tuple[list[str], list[list[str]
             if not any(c.key == key for c in b.columns):
                 continue
             tables[f"{b.dataset}/{b.group}"] = {
-                r.model: r.cells[key].mean for r in b.rows if not r.reference and r.cells[key].n
+                r.model: r.cells[key].mean
+                for r in b.rows
+                if not r.reference and not r.stale and r.cells[key].n
             }
         better = "lower" if key == "recon_mse" else "higher"
         for model, (rank, n) in sorted(average_ranks(tables, better).items(), key=lambda x: x[1]):
@@ -129,7 +131,14 @@ def summary_table(boards: list[render.Board]) -> tuple[list[str], list[list[str]
     return ["task", "ranked by", "model", "average rank", "boards", "boards used"], rows
 
 
-def publish(results_dir: Path, out_dir: Path, figures: bool = True) -> list[Path]:
+def publish(
+    results_dir: Path,
+    out_dir: Path,
+    figures: bool = True,
+    stale: render.Staleness | None = None,
+) -> list[Path]:
+    """Every board's tables and figures, and the summary, from the records in ``results_dir``;
+    ``stale`` (see ``render.build_boards``) marks rows today's code would not reproduce."""
     from tabulate import tabulate
 
     records, problems = storage.load_records(results_dir)
@@ -137,11 +146,11 @@ def publish(results_dir: Path, out_dir: Path, figures: bool = True) -> list[Path
         from aebench.errors import AebenchError
 
         raise AebenchError(f"no records in {results_dir}; run `aebench run` first")
-    boards = render.build_boards(records)
+    boards = render.build_boards(records, stale=stale)
     written: list[Path] = []
     for b in boards:
         recs = [r for r in records if r["group"] == b.group and r["dataset"]["name"] == b.dataset]
-        mark_significance(b, recs)
+        mark_significance(b, [r for r in recs if stale is None or stale(r) is None])
         b.caption.append(SIGNIFICANCE_NOTE)
         b.caption.append(_software_line(recs))
         stem = f"{b.group}_{b.dataset}"

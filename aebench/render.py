@@ -10,6 +10,7 @@ import csv
 import io
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +71,9 @@ class Row:
     display: str = ""
     #: the headline likelihood's kind; a continuous density is not ranked against the others
     like_kind: str = ""
+    #: why every record of this row was made by another implementation than today's (shown,
+    #: never ranked); None when the row is today's
+    stale: str | None = None
 
 
 @dataclass
@@ -92,7 +96,7 @@ def _header(key: str) -> Column:
 
 
 def _row_name(name: str, config: Any, configs: dict[str, set[str]]) -> str:
-    if len(configs[name]) > 1:
+    if len(configs.get(name, ())) > 1:
         import hashlib
 
         return (
@@ -101,31 +105,53 @@ def _row_name(name: str, config: Any, configs: dict[str, set[str]]) -> str:
     return name
 
 
-def build_boards(records: list[dict[str, Any]], group: str | None = None) -> list[Board]:
+#: why a record is not what today's code computes (None: it is); see aebench.implementation
+Staleness = Callable[[dict[str, Any]], "str | None"]
+STALE_NOTE = (
+    "STALE rows were made by another implementation of the model (its code or config "
+    "defaults changed since): shown as recorded, never marked best or ranked; rerun them."
+)
+
+
+def build_boards(
+    records: list[dict[str, Any]],
+    group: str | None = None,
+    stale: Staleness | None = None,
+) -> list[Board]:
+    """One board per group and data set. With ``stale``, rows whose records today's code would
+    not reproduce are marked (a row with some current seeds shows those only)."""
     by_group: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in records:
         if group is None or r.get("group") == group or r.get("group", "").startswith(group + "~"):
             by_group[(r["group"], r["dataset"]["name"])].append(r)
-    return [_board(g, d, recs) for (g, d), recs in sorted(by_group.items())]
+    return [_board(g, d, recs, stale) for (g, d), recs in sorted(by_group.items())]
 
 
-def _board(group: str, dataset: str, recs: list[dict[str, Any]]) -> Board:
+def _board(
+    group: str, dataset: str, recs: list[dict[str, Any]], stale: Staleness | None = None
+) -> Board:
     configs: dict[str, set[str]] = defaultdict(set)
     for r in recs:
-        configs[r["model"]["name"]].add(json.dumps(r["model"].get("config"), sort_keys=True))
+        # checked for staleness, a group holds one config per model (overridden configs are
+        # variants of their own); another config there is an older implementation's
+        if stale is None:
+            configs[r["model"]["name"]].add(json.dumps(r["model"].get("config"), sort_keys=True))
     by_model: dict[str, list[dict]] = defaultdict(list)
     for r in recs:
         by_model[_row_name(r["model"]["name"], r["model"].get("config"), configs)].append(r)
     task = recs[0]["protocol"].get("task", "reconstruction")
     columns = [_header(k) for k in (ANOMALY_COLUMNS if task == "anomaly" else BASE_COLUMNS)]
-    rows = [_row(name, rs, columns) for name, rs in sorted(by_model.items())]
+    rows = [_row(name, rs, columns, stale) for name, rs in sorted(by_model.items())]
     rows.sort(key=lambda r: (r.reference, not r.ok, r.model))
     _mark_best(rows, columns)
+    caption = _caption(group, recs)
+    if any(r.stale for r in rows):
+        caption.append(STALE_NOTE)
     return Board(
         group,
         dataset,
         f"{dataset} · {group}",
-        _caption(group, recs),
+        caption,
         columns,
         rows,
         show_likelihood=task != "anomaly",
@@ -138,7 +164,22 @@ def is_reference(record: dict[str, Any]) -> bool:
     return "reference" in record["model"].get("tags", []) or bool(caps.get("supervised"))
 
 
-def _row(name: str, rs: list[dict[str, Any]], columns: list[Column]) -> Row:
+def _current(rs: list[dict[str, Any]], stale: Staleness | None) -> tuple[list, str | None, str]:
+    """(the records to show, why they are all stale or None, a note on left-out seeds)."""
+    if stale is None:
+        return rs, None, ""
+    reasons = [stale(r) for r in rs]
+    current = [r for r, why in zip(rs, reasons) if why is None]
+    if not current:
+        return rs, reasons[0], ""
+    left = len(rs) - len(current)
+    return current, None, f" ({left} stale record(s) left out)" if left else ""
+
+
+def _row(
+    name: str, rs: list[dict[str, Any]], columns: list[Column], stale: Staleness | None = None
+) -> Row:
+    rs, stale_reason, left_out = _current(rs, stale)
     ok = [r for r in rs if r["status"] == "ok"]
     first = rs[0]
     caps = first["model"].get("capabilities") or {}
@@ -167,8 +208,11 @@ def _row(name: str, rs: list[dict[str, Any]], columns: list[Column]) -> Row:
     tuning = first.get("tuning") or {}
     if tuning.get("chosen", "").startswith("defaults"):
         display += f" — {tuning['chosen']}"
-    row = Row(name, status, reference, code, like, ok=bool(ok), display=display)
-    row.like_kind = like_kind
+    if stale_reason:
+        display += " [STALE]"
+        status = f"STALE ({stale_reason}); {status}"
+    row = Row(name, status + left_out, reference, code, like, ok=bool(ok), display=display)
+    row.like_kind, row.stale = like_kind, stale_reason
     for col in columns:
         vals = [r["metrics"].get(col.key) for r in ok]
         vals = [v for v in vals if isinstance(v, (int, float))]
@@ -185,6 +229,7 @@ def _mark_best(rows: list[Row], columns: list[Column]) -> None:
             r.cells[col.key]
             for r in rows
             if not r.reference
+            and not r.stale
             and r.cells[col.key].n
             and not (col.key == "nll" and r.like_kind == "density")
         ]
@@ -196,6 +241,17 @@ def _mark_best(rows: list[Row], columns: list[Column]) -> None:
             c.best = c.mean == best
 
 
+def _variant_text(recs: list[dict[str, Any]]) -> str:
+    """What a variant changes, as its records say (records made before they said: nothing)."""
+    changes = set()
+    for r in recs:
+        v = r.get("variant") or {}
+        changes |= {f"{k}={val!r}" for k, val in (v.get("protocol_overrides") or {}).items()}
+        for model, fields in (v.get("config_overrides") or {}).items():
+            changes |= {f"--set {model}.{k}={val!r}" for k, val in fields.items()}
+    return f" ({', '.join(sorted(changes))})" if changes else ""
+
+
 def _caption(group: str, recs: list[dict[str, Any]]) -> list[str]:
     r0 = recs[0]
     p, d = r0["protocol"], r0["dataset"]
@@ -203,7 +259,11 @@ def _caption(group: str, recs: list[dict[str, Any]]) -> list[str]:
     lines = [
         f"Protocol {p['key']} ({p.get('description') or p['dataset']}); fingerprint "
         f"{p['fingerprint']}"
-        + (" — a VARIANT of the published protocol" if "~" in group and not tuning else "")
+        + (
+            f" — a VARIANT of the published protocol{_variant_text(recs)}"
+            if "~" in group and not tuning
+            else ""
+        )
         + f"; code size {p['code_size']}, budget {p['budget_samples']:,} samples, "
         f"batch {p['batch_size']}.",
     ]
@@ -289,6 +349,7 @@ def to_rich(board: Board):
             txt = c.text(col.digits, ci=col.better != "none")
             cells.append(f"[bold green]{txt}[/]" if c.best else (f"≈ {txt}" if c.tied else txt))
         style = "dim" if row.reference else ("red" if not row.ok else None)
+        style = "yellow" if row.stale else style
         name = row.display
         status = row.status if row.ok else f"[red]{row.status}[/]"
         like = [row.likelihood or "—"] if board.show_likelihood else []

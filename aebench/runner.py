@@ -11,7 +11,7 @@ import dataclasses
 import math
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,73 +20,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from aebench import artifacts, provenance, resources, storage
+from aebench import artifacts, implementation, provenance, resources, storage
 from aebench import metrics as M
 from aebench.dataset import Splits, carve_validation
 from aebench.errors import AebenchError, Diverged
 from aebench.evaluation import has_own_score as _has_own_score
 from aebench.evaluation import on_validation, threshold_rule, without_test
 from aebench.evaluation import score_name as _score_name
+from aebench.grid import RunRequest, plan, variant_record  # noqa: F401 (runner.plan)
 from aebench.model import DataSpec, EvalContext, FitContext, Model
 from aebench.protocol import PRECISIONS, Protocol
 from aebench.registry import DatasetEntry, ModelEntry, Registry
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    model: str
-    dataset: str
-    protocol: Protocol
-    seed: int
-    #: ``name-vN``, or ``name-vN~<fingerprint>`` for a variant with overridden fields
-    group: str
-    config_overrides: tuple[tuple[str, Any], ...] = ()
-    #: "test" (a board's run), or "validation": a tuning trial, whose data has no test split
-    evaluate: str = "test"
-    #: what the record says of how its configuration was chosen (``aebench.tuning``)
-    tuning: tuple[tuple[str, Any], ...] = ()
-
-    @property
-    def label(self) -> str:
-        return f"{self.model} on {self.dataset} ({self.group}, seed {self.seed})"
-
-    def path(self, results_dir: Path) -> Path:
-        return storage.record_path(results_dir, self.group, self.dataset, self.model, self.seed)
-
-
-def plan(
-    registry: Registry,
-    models: Iterable[str] | None,
-    datasets: Iterable[str] | None,
-    protocol: str | None = None,
-    seeds: Iterable[int] | None = None,
-    protocol_overrides: dict[str, Any] | None = None,
-    config_overrides: dict[str, dict[str, Any]] | None = None,
-) -> list[RunRequest]:
-    """The grid model × data set × seed, validated up front (unknown names fail here)."""
-    if datasets:
-        dsets = [registry.dataset(d) for d in datasets]
-    elif protocol:  # a protocol names its data set
-        dsets = [d for d, p in registry.protocols() if protocol in (p.name, p.key)][:1]
-        dsets = dsets or [registry.default_dataset()]
-    else:
-        dsets = [registry.default_dataset()]
-    mods = [registry.model(m) for m in models] if models else list(registry.models.values())
-    config_overrides = config_overrides or {}
-    for name in config_overrides:
-        registry.model(name).make_config(config_overrides[name])  # validate early
-    requests = []
-    for d in dsets:
-        base = d.protocol(protocol)
-        proto = base.with_overrides(**protocol_overrides) if protocol_overrides else base
-        group = base.key if proto == base else f"{base.key}~{proto.fingerprint()}"
-        # unasked, a detector is left out of protocols it takes no part in (asked: n/a row)
-        chosen = mods if models else [m for m in mods if proto.task in m.capabilities.tasks]
-        for seed in seeds if seeds is not None else proto.seeds:
-            for m in chosen:
-                ov = tuple(sorted(config_overrides.get(m.name, {}).items()))
-                requests.append(RunRequest(m.name, d.name, proto, int(seed), group, ov))
-    return requests
 
 
 @dataclass
@@ -231,12 +175,15 @@ def new_record(registry: Registry, req: RunRequest, device: torch.device) -> dic
             "version": entry.origin.version,
             "tags": list(entry.tags),
             "config": _config_dict(config),
+            "overrides": dict(req.config_overrides),
+            "implementation": implementation.fingerprint(entry, config),
             "capabilities": dataclasses.asdict(entry.capabilities_for(config))
             if entry.capabilities
             else None,
         },
         "dataset": {"name": req.dataset, "plugin": registry.dataset(req.dataset).origin.plugin},
         "seed": req.seed,
+        **(variant_record(req) if "~" in req.group else {}),
         "device": provenance.device_info(device),
         "software": provenance.software(),
         "started": started.isoformat(),

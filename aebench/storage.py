@@ -158,10 +158,11 @@ def is_complete(path: Path) -> bool:
     return record_state(path) == "complete"
 
 
-def set_aside(path: Path) -> Path:
-    """Rename an unreadable record out of the way (kept for inspection); return the new path."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    target = path.with_name(f"{path.name}.unreadable-{stamp}")
+def set_aside(path: Path, why: str = "unreadable") -> Path:
+    """Rename a record out of the way (kept for inspection, never overwritten); return the
+    new path, ``<name>.<why>-<time>``."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    target = path.with_name(f"{path.name}.{why}-{stamp}")
     os.replace(path, target)
     return target
 

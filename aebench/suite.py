@@ -6,14 +6,15 @@ reaches the results directory, and in what order: arrays first, then the record,
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from aebench import artifacts, storage
-from aebench.errors import AebenchError
+from aebench import artifacts, implementation, storage
+from aebench.errors import AebenchError, AebenchWarning
 from aebench.registry import Registry
 from aebench.runner import DataCache, RunRequest
 
@@ -67,9 +68,15 @@ def run_suite(
     todo = []
     for req in requests:
         path = req.path(results_dir)
-        if storage.left_alone(path) or (not force and _recorded(path, executor.run_timeout)):
+        if storage.left_alone(path):
             summary.skipped.append(req)
             reporter.skip(req)
+        elif not force and _recorded(path, executor.run_timeout):
+            if _supersede_stale(registry, path):
+                todo.append(req)
+            else:
+                summary.skipped.append(req)
+                reporter.skip(req)
         else:
             todo.append(req)
     storage.check_writable(results_dir, [req.path(results_dir) for req in todo])
@@ -99,6 +106,27 @@ def run_suite(
         runs.close()
         reporter.stop()
     return summary
+
+
+def _supersede_stale(registry: Registry, path: Path) -> bool:
+    """A complete record made by another implementation of the model than today's is not
+    done: it is kept aside (``seed-N.json.superseded-<fingerprint>``, its arrays likewise),
+    never overwritten, and the run is repeated. Returns whether it was set aside."""
+    rec = storage.read_record(path)
+    reason = implementation.staleness(rec, registry)
+    if reason is None or rec["model"].get("name") not in registry.models:
+        return False
+    old = (rec["model"].get("implementation") or {}).get("fingerprint", "unrecorded")
+    kept = storage.set_aside(path, f"superseded-{old}")
+    arrays = artifacts.sidecar(path)
+    if arrays.exists():
+        storage.set_aside(arrays, f"superseded-{old}")
+    warnings.warn(
+        f"{path}: {reason}; kept as {kept.name} and rerun",
+        AebenchWarning,
+        stacklevel=3,
+    )
+    return True
 
 
 def _recorded(path: Path, run_timeout: float | None) -> bool:

@@ -11,6 +11,7 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(sub: Any) -> None:
     from aebench import cli
+    from aebench.options import execution_options
 
     p = sub.add_parser(
         "tune",
@@ -59,7 +60,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no per-trial lines")
     cli._results_dir(p)
-    cli._execution_options(p)
+    execution_options(p)
 
 
 class _Printer:
@@ -150,16 +151,16 @@ def run(args: argparse.Namespace) -> int:
     finally:
         p.close()
     reporter.summary(summary, results_dir)
-    _show(results_dir, [p.protocol.key, tune.tuned_group(p)], p.dataset)
+    _show(results_dir, [p.protocol.key, tune.tuned_group(p)], p.dataset, registry)
     return 0
 
 
-def _show(results_dir, groups: list[str], dataset: str) -> None:
+def _show(results_dir, groups: list[str], dataset: str, registry) -> None:
     """The defaults board (when it was run) and the tuned board, one after the other."""
     from aebench import cli, render, storage
 
     records, _ = storage.load_records(results_dir)
     out = cli._wide_console()
-    for b in render.build_boards(records):
+    for b in render.build_boards(records, stale=cli._stale(registry)):
         if b.group in groups and b.dataset == dataset:
             out.print(render.to_rich(b))

@@ -1,7 +1,8 @@
-"""Speed, side by side in one run: the harness's loop vs a bare PyTorch loop; PCA vs sklearn.
+"""Speed, side by side in one run: the harness's loop vs a bare PyTorch loop.
 
 Run with ``python -m pytest -m benchmark tests/benchmarks``. The harness must not be the
 bottleneck: its training loop may cost at most 5 % more than the bare loop on the same VAE.
+PCA against scikit-learn: ``test_pca_speed.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import pytest
 import torch
 
 from aebench import DataSpec, FitContext
-from aebench_plugins.models.pca import PCA, PCAConfig
 from aebench_plugins.models.vae import VAE, VAEConfig
 
 pytestmark = pytest.mark.benchmark
@@ -96,40 +96,3 @@ def test_harness_overhead_ratio():
     ratio = _RESULTS["harness"] / _RESULTS["bare"]
     print(f"\nharness/bare training-loop time ratio (median of 5 rounds): {ratio:.3f}")
     assert ratio <= 1.05
-
-
-def _pca_fit(train):
-    spec = DataSpec(dim=784, shape=(1, 28, 28), kind="vector")
-    ctx = FitContext(
-        budget_samples=1,
-        batch_size=1,
-        lr=0.0,
-        optimizer="adam",
-        device=torch.device("cpu"),
-        generator=torch.Generator(),
-        binarize=False,
-    )
-    PCA(spec, 32, PCAConfig()).fit(train, ctx)
-
-
-@pytest.mark.benchmark(group="pca-fit")
-def test_aebench_pca_fit(benchmark, train):
-    benchmark.pedantic(_pca_fit, args=(train,), rounds=5, warmup_rounds=1)
-
-
-@pytest.mark.benchmark(group="pca-fit")
-def test_sklearn_pca_fit(benchmark, train):
-    from sklearn.decomposition import PCA as SkPCA
-
-    x = train.numpy()
-    benchmark.pedantic(lambda: SkPCA(n_components=32).fit(x), rounds=5, warmup_rounds=1)
-
-
-@pytest.mark.benchmark(group="pca-fit")
-def test_sklearn_pca_full_svd_fit(benchmark, train):
-    from sklearn.decomposition import PCA as SkPCA
-
-    x = train.numpy()
-    benchmark.pedantic(
-        lambda: SkPCA(n_components=32, svd_solver="full").fit(x), rounds=3, warmup_rounds=1
-    )
