@@ -45,11 +45,12 @@ def on_validation(
     plain and as evaluated; see the runner).
 
     ``val_recon_mse``: mean squared error per feature on the validation slice (as
-    ``recon_mse`` on the test split). Anomaly tasks add ``val_score_mean``, the mean anomaly
-    score (the board's score, weighting included) on the examples the label-free threshold is
-    calibrated on (held-out normal examples; all held-out examples under a contaminated
-    protocol), and ``val_auroc``, the AUROC of the scores against the held-out examples'
-    anomaly labels (a criterion that uses labels; only ever chosen by name).
+    ``recon_mse`` on the test split). Anomaly tasks add, on the examples the label-free
+    threshold is calibrated on (held-out normal examples; all held-out examples under a
+    contaminated protocol), ``val_normal_recon_mse`` (their reconstruction MSE, where the
+    model reconstructs) and ``val_score_mean`` (their mean anomaly score, the board's score,
+    weighting included), and ``val_auroc``, the AUROC of the scores against the held-out
+    examples' anomaly labels (a criterion that uses labels; only ever chosen by name).
     """
     model.eval()
     proto: Protocol = prepared.protocol
@@ -65,8 +66,11 @@ def on_validation(
     if proto.anomaly_score_weighting == "inverse-variance" and not own_score:
         weights = M.inverse_variance_weights(train_x)
     scores = M.anomaly_scores(model, evald.val, proto.eval_batch_size, has_recon, weights)
-    cal = scores if proto.anomaly_train == "all" else scores[val_normal.to(scores.device)]
-    out["val_score_mean"] = float(cal.mean())
+    calibration = slice(None) if proto.anomaly_train == "all" else val_normal.to(scores.device)
+    out["val_score_mean"] = float(scores[calibration].mean())
+    if has_recon:
+        errors = M.reconstruction_errors(model, view.val[calibration], proto.eval_batch_size)
+        out["val_normal_recon_mse"] = float(errors.double().mean())
     anomalous = (~val_normal).numpy()
     if 0 < anomalous.sum() < anomalous.size:
         from sklearn.metrics import roc_auc_score

@@ -173,7 +173,7 @@ def test_a_validation_only_run_gets_no_test_tensor_and_scores_validation(registr
         assert rec["status"] == "ok", rec.get("reason")
         assert "recon_mse" not in rec["metrics"] and "_arrays" not in rec
         if proto.task == "anomaly":
-            assert {"val_score_mean", "val_auroc"} <= set(rec["metrics"])
+            assert {"val_normal_recon_mse", "val_score_mean", "val_auroc"} <= set(rec["metrics"])
             assert "anomaly.auroc" not in rec["metrics"]
         else:
             assert rec["metrics"]["val_recon_mse"] > 0
@@ -469,3 +469,52 @@ def test_tuned_boards_are_variants_the_summary_does_not_rank():
     rec["group"] = rec["protocol"]["key"] + "~tuned-20"
     boards = render.build_boards([rec])
     assert boards and publish._newest_versions(boards) == []
+
+
+class _Zeros:
+    """Reconstructs everything as zeros and has no score of its own: every figure is then a
+    function of the inputs alone, computable independently."""
+
+    def eval(self):
+        return self
+
+    def reconstruct(self, x):
+        return torch.zeros_like(x)
+
+    def anomaly_score(self, x):
+        return None
+
+
+def test_validation_figures_against_an_independent_computation():
+    from sklearn.metrics import roc_auc_score
+
+    from aebench.evaluation import on_validation
+    from aebench.testing import TOY_ANOMALY, toy_splits
+
+    splits = toy_splits()
+    prepared = runner.prepare(splits, TOY_ANOMALY, torch.device("cpu"))
+    view = prepared.view("vector")
+    out = on_validation(_Zeros(), prepared, view, view, view.fit, has_recon=True)
+    val = splits.train_x[prepared.val_idx]
+    normal = splits.anomaly.train_normal[prepared.val_idx]
+    # the zero reconstruction's squared error, in float32 as the harness computes it (the toy
+    # blobs' norms nearly tie, so a float64 ordering could differ from float32's)
+    per_example = (val**2).mean(1).double()
+    assert out["val_recon_mse"] == pytest.approx(float(per_example.mean()))
+    assert out["val_normal_recon_mse"] == pytest.approx(float(per_example[normal].mean()))
+    assert out["val_score_mean"] == pytest.approx(float(per_example[normal].mean()))
+    assert out["val_auroc"] == pytest.approx(roc_auc_score(~normal.numpy(), per_example.numpy()))
+    assert 0 < normal.sum() < normal.numel()  # both kinds are in the held-out slice
+
+
+def test_each_task_chooses_by_a_label_free_criterion_unless_one_is_named():
+    from aebench.testing import TOY, TOY_ANOMALY
+    from aebench.tuning.criteria import criterion_for
+
+    assert criterion_for(TOY, None).name == "val-recon-mse"
+    default = criterion_for(TOY_ANOMALY, None)
+    assert default.name == "val-normal-recon" and not default.uses_labels
+    assert default.value({"val_normal_recon_mse": 0.5, "val_score_mean": 9.0}) == 0.5
+    assert default.value({"val_score_mean": 9.0}) == 9.0  # a model with no reconstruction
+    named = criterion_for(TOY_ANOMALY, "val-auroc")
+    assert named.uses_labels and "USES VALIDATION LABELS" in named.describe(TOY_ANOMALY)

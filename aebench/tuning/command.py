@@ -46,7 +46,8 @@ def add_parser(sub: Any) -> None:
         "--criterion",
         metavar="NAME",
         help="validation figure to choose by (default: the task's label-free one, "
-        "val-recon-mse or val-normal-score; val-auroc USES validation labels)",
+        "val-recon-mse or val-normal-recon; val-normal-score is a variant; val-auroc USES "
+        "validation labels)",
     )
     p.add_argument(
         "--trial-budget",

@@ -7,6 +7,7 @@ a variant chosen by name, and every caption that uses it says so.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from aebench.errors import AebenchError
 from aebench.protocol import Protocol
@@ -22,6 +23,12 @@ class Criterion:
     metric: str
     direction: str  # "minimize" | "maximize"
     uses_labels: bool = False
+    #: the figure used where a model has no ``metric`` (e.g. no reconstruction of tokens)
+    fallback: str | None = None
+
+    def value(self, metrics: dict[str, Any]) -> Any:
+        value = metrics.get(self.metric)
+        return metrics.get(self.fallback) if value is None and self.fallback else value
 
     def describe(self, proto: Protocol) -> str:
         """The criterion in words, as a caption states it."""
@@ -32,10 +39,17 @@ class Criterion:
             if proto.anomaly_train == "normal"
             else "all held-out training examples (unlabelled, contaminated)"
         )
+        if self.metric == "val_normal_recon_mse":
+            return (
+                f"reconstruction MSE per pixel on {held_out}, or a model's own mean anomaly "
+                "score there where it has no reconstruction (label-free: how well the model "
+                "fits held-out data it should call normal; lower is better)"
+            )
         if self.metric == "val_score_mean":
             return (
-                f"mean anomaly score on {held_out} (label-free: how well the model fits held-out "
-                "data it should call normal; lower is better)"
+                f"mean anomaly score on {held_out} (label-free; lower is better; compares "
+                "configurations only where the score's scale does not depend on them, which an "
+                "unnormalised score such as an RBM's free energy does)"
             )
         return (
             "AUROC of the anomaly scores on the held-out training examples against their "
@@ -45,11 +59,14 @@ class Criterion:
 
 CRITERIA = (
     Criterion("val-recon-mse", "reconstruction", "val_recon_mse", "minimize"),
+    Criterion(
+        "val-normal-recon", "anomaly", "val_normal_recon_mse", "minimize", fallback="val_score_mean"
+    ),
     Criterion("val-normal-score", "anomaly", "val_score_mean", "minimize"),
     Criterion("val-auroc", "anomaly", "val_auroc", "maximize", uses_labels=True),
 )
 #: each task's criterion when none is named: label-free
-DEFAULT = {"reconstruction": "val-recon-mse", "anomaly": "val-normal-score"}
+DEFAULT = {"reconstruction": "val-recon-mse", "anomaly": "val-normal-recon"}
 
 
 def criterion_for(proto: Protocol, name: str | None) -> Criterion:

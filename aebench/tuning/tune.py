@@ -218,8 +218,7 @@ def _tell(m: _Model, trial: Any, record: dict | None, reporter: Reporter, wall: 
     score."""
     from optuna.trial import TrialState
 
-    metric = m.key.criterion.metric
-    attrs = _trial_attrs(record, metric, wall, trial.user_attrs.get("invalid"))
+    attrs = _trial_attrs(record, m.key.criterion, wall, trial.user_attrs.get("invalid"))
     for k, v in attrs.items():
         if k != "status":
             trial.set_user_attr(k, v)
@@ -234,14 +233,15 @@ def _tell(m: _Model, trial: Any, record: dict | None, reporter: Reporter, wall: 
     reporter.trial(m.entry.name, trial, attrs)
 
 
-def _trial_attrs(record: dict | None, metric: str, wall: float, invalid: str | None):
+def _trial_attrs(record: dict | None, criterion: Criterion, wall: float, invalid: str | None):
     if record is None:
         return {"status": "invalid-config", "reason": invalid}
     metrics = record.get("metrics") or {}
-    value = metrics.get(metric)
+    value = criterion.value(metrics)
     status, reason = record["status"], record.get("reason")
     if status == "ok" and not (isinstance(value, (int, float)) and math.isfinite(value)):
-        status, reason = "failed", f"no finite {metric} (the run's figures: {sorted(metrics)})"
+        status = "failed"
+        reason = f"no finite {criterion.metric} (the run's figures: {sorted(metrics)})"
     busy = (metrics.get("fit_s") or 0.0) + (metrics.get("eval_s") or 0.0)
     # few attributes: each is a commit of its own
     return {
