@@ -49,6 +49,22 @@ def _results_dir(p: argparse.ArgumentParser) -> None:
     )
 
 
+_PROTOCOL_HELP = "protocol: name (its current version), name-vN or name-vN~FINGERPRINT"
+# derived files sit beside the records they come from, so no default can overwrite the
+# tables another results directory made (e.g. the published ones in results/)
+_OUT_HELP = "(default RESULTS_DIR/published)"
+_FIGURES_HELP = "(default RESULTS_DIR/published/figures)"
+
+
+def _out_dir(args: argparse.Namespace, results_dir: Path, sub: str = "") -> Path:
+    return Path(args.out_dir) if args.out_dir else results_dir / "published" / sub
+
+
+def _group(args: argparse.Namespace, records: list[dict[str, Any]]) -> str | None:
+    """The record group ``-p`` names, resolved as ``run`` resolves it; None without ``-p``."""
+    return _registry(args).resolve_group(args.protocol, records) if args.protocol else None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="aebench", description="Benchmark autoencoders under fixed protocols.")
     parser.add_argument("--version", action="version", version=f"aebench {__version__}")
@@ -71,9 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset",
         action="append",
         metavar="NAME",
-        help="data set(s) (default: the offline default data set)",
+        help="data set(s) (default: the offline default data set), or a path to your own files",
     )
-    p.add_argument("-p", "--protocol", metavar="NAME", help="protocol name or name-vN")
+    p.add_argument("--data-option", action="append", metavar="K=V", help="for -d PATH (README)")
+    p.add_argument("-p", "--protocol", metavar="NAME", help=_PROTOCOL_HELP)
     p.add_argument("--seeds", metavar="LIST", help="comma-separated seeds (default: protocol's)")
     _results_dir(p)
     execution_options(p)
@@ -102,40 +119,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="leaderboards from stored records (nothing is run)")
     _common(p)
     _results_dir(p)
-    p.add_argument("-p", "--protocol", metavar="KEY", help="only this protocol (name-vN)")
+    p.add_argument("-p", "--protocol", metavar="NAME", help="only this " + _PROTOCOL_HELP)
 
     p = sub.add_parser("export", help="write leaderboards as markdown/github/latex/csv")
     _common(p)
     _results_dir(p)
-    p.add_argument("-p", "--protocol", metavar="KEY", help="only this protocol (name-vN)")
+    p.add_argument("-p", "--protocol", metavar="NAME", help="only this " + _PROTOCOL_HELP)
     p.add_argument("--format", default="markdown", choices=["markdown", "github", "latex", "csv"])
-    p.add_argument(
-        "--out-dir",
-        default="results",
-        metavar="DIR",
-        help="where tables are written (default results/)",
-    )
+    p.add_argument("--out-dir", metavar="DIR", help="where tables are written " + _OUT_HELP)
 
     p = sub.add_parser("plot", help="pictures (PNG) from stored records and their arrays")
     _common(p)
     _results_dir(p)
-    p.add_argument("-p", "--protocol", metavar="KEY", help="only this protocol (name-vN)")
-    p.add_argument(
-        "--out-dir",
-        default="results/figures",
-        metavar="DIR",
-        help="where pictures are written (default results/figures)",
-    )
+    p.add_argument("-p", "--protocol", metavar="NAME", help="only this " + _PROTOCOL_HELP)
+    p.add_argument("--out-dir", metavar="DIR", help="where pictures go " + _FIGURES_HELP)
 
     p = sub.add_parser("publish", help="tables with significance marks, ranks and pictures")
     _common(p)
     _results_dir(p)
-    p.add_argument(
-        "--out-dir",
-        default="results",
-        metavar="DIR",
-        help="where the published files go (default results/)",
-    )
+    p.add_argument("--out-dir", metavar="DIR", help="where the files go " + _OUT_HELP)
     p.add_argument("--no-figures", action="store_true", help="tables only")
     return parser
 
@@ -205,55 +207,11 @@ def _registry(args: argparse.Namespace):
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from rich.table import Table
+    from aebench.catalogue import tables
 
-    registry = _registry(args)
     out = _wide_console()
-    entries = sorted(registry.models.values(), key=lambda m: m.name)
-    for title, group in (
-        ("models", [m for m in entries if "reference" not in m.tags]),
-        ("reference rows (not autoencoders)", [m for m in entries if "reference" in m.tags]),
-    ):
-        t = Table(title=title, title_justify="left")
-        for h in (
-            "name",
-            "plugin",
-            "distribution",
-            "inputs",
-            "tasks",
-            "likelihood",
-            "tags",
-            "description",
-        ):
-            t.add_column(h)
-        for m in group:
-            caps = m.capabilities
-            like = caps.likelihood + (" (Bernoulli)" if caps.binary else "")
-            t.add_row(
-                m.name,
-                m.origin.plugin,
-                f"{m.origin.dist} {m.origin.version}",
-                ", ".join(caps.inputs),
-                ", ".join(caps.tasks),
-                like,
-                ", ".join(m.tags),
-                m.description,
-            )
-        out.print(t)
-    t = Table(title="data sets", title_justify="left")
-    for h in ("name", "plugin", "distribution", "protocols", "task", "default", "description"):
-        t.add_column(h)
-    for d in sorted(registry.datasets.values(), key=lambda d: d.name):
-        t.add_row(
-            d.name,
-            d.origin.plugin,
-            f"{d.origin.dist} {d.origin.version}",
-            "\n".join(p.key for p in d.protocols),
-            "\n".join(p.task for p in d.protocols),
-            "yes" if d.default else "",
-            d.description,
-        )
-    out.print(t)
+    for table in tables(_registry(args)):
+        out.print(table)
     return 0
 
 
@@ -299,11 +257,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["precision"] = args.precision
     if args.budget is not None and args.budget <= 0:
         raise AebenchError("--budget must be a positive number of training samples")
+    datasets, protocol = registry.resolve(_split(args.dataset), args.protocol, args.data_option)
     requests = runner.plan(
         registry,
         _split(args.model),
-        _split(args.dataset),
-        args.protocol,
+        datasets,
+        protocol,
         seeds,
         overrides,
         _parse_sets(args.set),
@@ -329,7 +288,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         reporter.interrupted(results_dir)
         return EXIT_INTERRUPTED
     reporter.summary(summary, results_dir)
-    groups = sorted({r.group for r in requests})
+    groups = sorted({r.group for r in requests} | {r.protocol.family for r in requests} - {""})
     _show(results_dir, groups, datasets={r.dataset for r in requests}, registry=registry)
     return 0
 
@@ -373,7 +332,11 @@ def _stale(registry):
 
 
 def _show(
-    results_dir: Path, groups: list[str] | None, datasets: set[str] | None = None, registry=None
+    results_dir: Path,
+    groups: list[str] | None,
+    datasets: set[str] | None = None,
+    args=None,
+    registry=None,
 ) -> int:
     from aebench import render, storage
 
@@ -381,6 +344,8 @@ def _show(
     err, out = Console(stderr=True), _wide_console()
     for p in problems:
         err.print(f"[yellow]warning:[/] skipped {p}", highlight=False, soft_wrap=True)
+    if args is not None and args.protocol:
+        groups = [_group(args, records)]
     boards = []
     stale = _stale(registry)
     for g in groups or [None]:
@@ -388,8 +353,9 @@ def _show(
     if datasets:
         boards = [b for b in boards if b.dataset in datasets]
     if not boards:
+        what = f" of {', '.join(groups)}" if groups and None not in groups else ""
         raise AebenchError(
-            f"no records in {results_dir}; run `aebench run` first or pass --results-dir"
+            f"no records{what} in {results_dir}; run `aebench run` first or pass --results-dir"
         )
     for b in boards:
         out.print(render.to_rich(b))
@@ -405,8 +371,9 @@ def _wide_console() -> Console:
 def cmd_show(args: argparse.Namespace) -> int:
     from aebench import storage
 
-    groups = [args.protocol] if args.protocol else None
-    return _show(storage.default_results_dir(args.results_dir), groups, registry=_registry(args))
+    return _show(
+        storage.default_results_dir(args.results_dir), None, args=args, registry=_registry(args)
+    )
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -417,10 +384,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     for p in problems:
         err.print(f"[yellow]warning:[/] skipped {p}", highlight=False, soft_wrap=True)
-    boards = render.build_boards(records, args.protocol, _stale(_registry(args)))
+    boards = render.build_boards(records, _group(args, records), _stale(_registry(args)))
     if not boards:
         raise AebenchError(f"no records in {results_dir}; run `aebench run` first")
-    out_dir = Path(args.out_dir)
+    out_dir = _out_dir(args, results_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ext = {"markdown": "md", "github": "md", "latex": "tex", "csv": "csv"}[args.format]
     for b in boards:
@@ -437,12 +404,12 @@ def cmd_plot(args: argparse.Namespace) -> int:
     records, problems = storage.load_records(results_dir)
     for p in problems:
         Console(stderr=True).print(f"[yellow]warning:[/] skipped {p}", highlight=False)
-    boards = render.build_boards(records, args.protocol)
+    boards = render.build_boards(records, _group(args, records))
     if not boards:
         raise AebenchError(f"no records in {results_dir}; run `aebench run` first")
-    out_dir = Path(args.out_dir)
-    for b in boards:
-        recs = [r for r in records if r["group"] == b.group and r["dataset"]["name"] == b.dataset]
+    out_dir = _out_dir(args, results_dir, "figures")
+    for b in (b for b in boards if not b.members):  # a family's pictures are its members'
+        recs = render.records_of(b, records)
         for path in plots.all_figures(recs, out_dir, f"{b.group}_{b.dataset}", b.title):
             Console().print(f"wrote {path}", highlight=False)
     return 0
@@ -452,10 +419,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from aebench import publish, storage
 
     results_dir = storage.default_results_dir(args.results_dir)
+    out_dir = _out_dir(args, results_dir)
     stale = _stale(_registry(args))
-    for path in publish.publish(
-        results_dir, Path(args.out_dir), figures=not args.no_figures, stale=stale
-    ):
+    for path in publish.publish(results_dir, out_dir, figures=not args.no_figures, stale=stale):
         Console().print(f"wrote {path}", highlight=False)
     return 0
 

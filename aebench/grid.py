@@ -16,7 +16,7 @@ from typing import Any
 
 from aebench import storage
 from aebench.protocol import Protocol
-from aebench.registry import Registry
+from aebench.registry import Registry, names_protocol
 
 __all__ = ["RunRequest", "plan", "variant_group", "variant_record"]
 
@@ -56,11 +56,13 @@ def plan(
     config_overrides: dict[str, dict[str, Any]] | None = None,
 ) -> list[RunRequest]:
     """The grid model × data set × seed, validated up front (unknown names fail here)."""
+    if protocol:  # the resolver every command uses: name or name-vN
+        family = [d for d, p in registry.protocols() if names_protocol(protocol, p)][:1]
+        named = family[0] if family else registry.resolve_protocol(protocol, variant=False)[0]
     if datasets:
         dsets = [registry.dataset(d) for d in datasets]
-    elif protocol:  # a protocol names its data set
-        dsets = [d for d, p in registry.protocols() if protocol in (p.name, p.key)][:1]
-        dsets = dsets or [registry.default_dataset()]
+    elif protocol:  # a protocol (or a family of them) names its data set
+        dsets = [named]
     else:
         dsets = [registry.default_dataset()]
     mods = [registry.model(m) for m in models] if models else list(registry.models.values())
@@ -69,8 +71,7 @@ def plan(
         registry.model(name).make_config(config_overrides[name])  # validate early
     requests = []
     pov = tuple(sorted((protocol_overrides or {}).items()))
-    for d in dsets:
-        base = d.protocol(protocol)
+    for d, base in ((e, b) for e in dsets for b in e.protocols_for(protocol)):
         proto = base.with_overrides(**protocol_overrides) if protocol_overrides else base
         # unasked, a detector is left out of protocols it takes no part in (asked: n/a row)
         chosen = mods if models else [m for m in mods if proto.task in m.capabilities.tasks]

@@ -28,5 +28,8 @@ def aebench_register_datasets(register):
     """Register data sets and the protocols they define.
 
     :param register: call ``register(name, factory, protocols=[Protocol, ...], description=...,
-        default=False)`` once per data set; ``factory()`` builds an :class:`aebench.Dataset`.
+        default=False, from_files=None)`` once per data set; ``factory()`` builds an
+        :class:`aebench.Dataset`. A data set that reads a user's own files passes
+        ``from_files(path, options) -> Protocol``, which ``aebench run -d PATH`` calls to
+        derive the protocol (``options``: the ``--data-option KEY=VALUE`` pairs).
     """

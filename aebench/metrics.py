@@ -128,12 +128,14 @@ def evaluate(
     test_eval_x: Tensor,
     ctx: EvalContext,
     reconstruction: bool = True,
+    likelihoods: bool = True,
 ) -> dict[str, Any]:
     """Every shared metric on the test split.
 
     ``test_x`` holds the plain test inputs (reconstruction error is always measured on them, so
     the column compares like with like); ``test_eval_x`` is what likelihoods are evaluated on
-    (the fixed-seed binarisation for binary models, else ``test_x``).
+    (the fixed-seed binarisation for binary models, else ``test_x``). Without ``likelihoods``
+    the model's ``likelihood`` is not called: no board of the protocol shows it.
     """
     model.eval()
     bs = ctx.batch_size
@@ -146,8 +148,12 @@ def evaluate(
         metrics["recon_mse_binarized"] = float(
             reconstruction_errors(model, test_eval_x, bs).double().mean()
         )
-    with torch.no_grad():
-        estimates = model.likelihood(test_eval_x, ctx)
+    estimates, start = None, ctx.generator.get_state()
+    if likelihoods:
+        with torch.no_grad():
+            estimates = model.likelihood(test_eval_x, ctx)
+    # diagnostics draw the same numbers whether or not the likelihood estimators ran
+    ctx.generator.set_state(start)
     like_metrics, likelihood = summarize_likelihoods(estimates)
     metrics.update(like_metrics)
     if estimates:

@@ -98,6 +98,11 @@ class FitContext:
     gradient is biased by it). Binary models get a fresh Bernoulli draw of the pixels each epoch.
     ``log(loss)`` stores the loss on the device without a host sync; finiteness is checked once
     per epoch, and a non-finite loss raises :class:`Diverged` naming the first bad step.
+
+    A model with its own ``fit`` that does not use ``batches`` sets ``samples_seen`` to the
+    examples it learnt from (left 0, its training throughput is not measured) and ``step`` /
+    ``epoch`` if it iterates; a closed-form fit (one solve, e.g. an eigendecomposition) also
+    sets ``closed_form``, so its examples per second of fit time are labelled as such.
     """
 
     def __init__(
@@ -129,6 +134,7 @@ class FitContext:
         self.step = 0
         self.epoch = 0
         self.samples_seen = 0
+        self.closed_form = False
         self.epoch_losses: list[float] = []
         #: (samples seen, perf_counter) at each epoch's end, taken right after a host sync
         self.epoch_marks: list[tuple[int, float]] = []
@@ -184,6 +190,13 @@ class FitContext:
         self.epoch_losses.append(float(seg.mean()))
         self.epoch_marks.append((self.samples_seen, time.perf_counter()))
         self._checked = self.step
+
+    def fit_kind(self) -> str:
+        """How the fit went through its data: "batches" (steps taken or reported), "closed
+        form", or "own fit" (the model's own solver, e.g. a library's, not our batches)."""
+        if self.step > 0:
+            return "batches"
+        return "closed form" if self.closed_form else "own fit"
 
     def steady_throughput(self) -> float | None:
         """Training samples/s after the first epoch (warm-up excluded); None if < 2 epochs."""

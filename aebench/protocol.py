@@ -9,11 +9,25 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from aebench.errors import AebenchError
+
 PRECISIONS = ("fp32", "bf16")
-_ADDED_LATER = {"precision": "fp32"}
+#: ``Protocol.likelihoods``: "task" (a reconstruction task's boards show likelihoods, an
+#: anomaly task's do not), or "all" / "none" whatever the task
+LIKELIHOOD_SCOPES = ("task", "all", "none")
+_ADDED_LATER = {
+    "precision": "fp32",
+    "likelihoods": "task",
+    "family": "",
+    "family_column": "",
+    "location": "",
+}
+#: where the data lives on this machine: recorded, but two runs on the same files compare
+_NOT_FINGERPRINTED = ("location",)
 
 
 @dataclass(frozen=True)
@@ -62,13 +76,39 @@ class Protocol:
     #: "fp32", or "bf16": gradient-trained models compute their training loss under bf16
     #: autocast (meant for CUDA; CPU autocast works but is rarely faster). Evaluation stays fp32.
     precision: str = "fp32"
+    #: which likelihood estimators run (AIS, IWAE, ...: often most of a run's evaluation
+    #: time): "task" runs them where the task's boards show them (reconstruction) and skips
+    #: them elsewhere (anomaly); "all" or "none" whatever the task (see ``LIKELIHOOD_SCOPES``)
+    likelihoods: str = "task"
+    #: protocols of one family (e.g. each class in turn the normal class) share a board: one
+    #: column per member, headed ``family_column``, beside the members' own boards
+    family: str = ""
+    family_column: str = ""
+    #: for data sets that read a user's files: where they are (the files' SHA-256 values,
+    #: in ``params``, are what the fingerprint sees, so the same files elsewhere compare)
+    location: str = ""
     description: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # checked here, not per run: a data set whose protocol is mistyped fails to register
+        if self.likelihoods not in LIKELIHOOD_SCOPES:
+            raise ValueError(
+                f"protocol {self.name}: likelihoods {self.likelihoods!r} is not one of "
+                f"{LIKELIHOOD_SCOPES}"
+            )
 
     @property
     def key(self) -> str:
         """``name-vN``: what records and leaderboards are grouped by."""
         return f"{self.name}-v{self.version}"
+
+    @property
+    def estimates_likelihoods(self) -> bool:
+        """Whether a run under this protocol asks its model for likelihood estimates."""
+        if self.likelihoods == "task":
+            return self.task == "reconstruction"
+        return self.likelihoods == "all"
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -88,6 +128,24 @@ class Protocol:
         return dataclasses.replace(self, **overrides)
 
     def fingerprint(self) -> str:
-        """A short hash of every field: two runs compare only when it is equal."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+        """A short hash of every field but ``location``: two runs compare only when it is equal."""
+        d = {k: v for k, v in self.to_dict().items() if k not in _NOT_FINGERPRINTED}
+        blob = json.dumps(d, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def resolve_key(asked: str, known: Iterable[tuple[str, str]]) -> str:
+    """The record group ``asked`` names: a protocol ``name`` (its first version in ``known``),
+    its ``name-vN``, or a variant ``name-vN~fingerprint`` (kept as asked).
+
+    ``known`` holds (name, key) pairs, the version a bare name means first. Every command that
+    takes ``-p`` resolves it here, so a name means the same everywhere. An unknown name is an
+    error listing the known keys.
+    """
+    base, tilde, fingerprint = asked.partition("~")
+    pairs = list(known)
+    for name, key in pairs:
+        if base in (name, key):
+            return key + tilde + fingerprint
+    keys = ", ".join(dict.fromkeys(key for _, key in pairs)) or "none"
+    raise AebenchError(f"unknown protocol {asked!r}; known: {keys} (see `aebench list`)")

@@ -101,7 +101,7 @@ def _newest_versions(boards: list[render.Board]) -> list[render.Board]:
     newest: dict[tuple[str, str], tuple[int, render.Board]] = {}
     for b in boards:
         m = re.fullmatch(r"(.+)-v(\d+)", b.group)
-        if m is None:  # a variant: "name-vN~fingerprint"
+        if m is None or b.family:  # a variant ("name-vN~fingerprint"); a family's member
             continue
         key, version = (b.dataset, m.group(1)), int(m.group(2))
         if key not in newest or version > newest[key][0]:
@@ -149,14 +149,15 @@ def publish(
     boards = render.build_boards(records, stale=stale)
     written: list[Path] = []
     for b in boards:
-        recs = [r for r in records if r["group"] == b.group and r["dataset"]["name"] == b.dataset]
-        mark_significance(b, [r for r in recs if stale is None or stale(r) is None])
-        b.caption.append(SIGNIFICANCE_NOTE)
+        recs = render.records_of(b, records)
+        if not b.members:  # a family board's cells are means of its members' boards
+            mark_significance(b, [r for r in recs if stale is None or stale(r) is None])
+            b.caption.append(SIGNIFICANCE_NOTE)
         b.caption.append(_software_line(recs))
         stem = f"{b.group}_{b.dataset}"
         written.append(_write(out_dir / f"{stem}.md", render.export(b, "markdown")))
         written.append(_write(out_dir / f"{stem}.csv", render.export(b, "csv")))
-        if figures:
+        if figures and not b.members:  # a family's pictures are its members'
             written += plots.all_figures(recs, out_dir / "figures", stem, b.title)
     head, rows = summary_table(boards)
     text = (

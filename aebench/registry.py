@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aebench.errors import DuplicateError, PluginError
-from aebench.protocol import Protocol
+from aebench.protocol import Protocol, resolve_key
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ class DatasetEntry:
     description: str
     default: bool
     origin: Origin
+    #: ``from_files(path, options) -> Protocol`` for a data set that reads a user's files
+    from_files: Callable[[Path, dict[str, str]], Protocol] | None = None
 
     def protocol(self, key: str | None = None) -> Protocol:
         """The protocol called ``key`` (``name`` or ``name-vN``); the first one by default."""
@@ -78,6 +81,12 @@ class DatasetEntry:
                 return p
         known = ", ".join(p.key for p in self.protocols)
         raise PluginError(f"data set {self.name!r} has no protocol {key!r}; known: {known}")
+
+    def protocols_for(self, key: str | None = None) -> tuple[Protocol, ...]:
+        """Every member of the family called ``key`` (``name`` or ``name-vN``), else the one
+        protocol :meth:`protocol` finds."""
+        members = tuple(p for p in self.protocols if key and _in_family(key, p))
+        return members or (self.protocol(key),)
 
 
 @dataclass
@@ -101,9 +110,39 @@ class Registry:
         if name not in self.datasets:
             raise PluginError(
                 f"unknown data set {name!r}; available: "
-                f"{', '.join(sorted(self.datasets)) or 'none'} (see `aebench list`)"
+                f"{', '.join(sorted(self.datasets)) or 'none'} (see `aebench list`), or a path "
+                "to files of your own"
             )
         return self.datasets[name]
+
+    def resolve(
+        self, datasets: list[str] | None, protocol: str | None, options: list[str] | None
+    ) -> tuple[list[str] | None, str | None]:
+        """``-d`` values and ``-p`` as a plan takes them: data-set names pass through; a path
+        becomes the data set that reads files and the protocol it derives for ``options``
+        (``KEY=VALUE`` strings), which joins the entry's protocols so a plan finds it."""
+        paths, options = [d for d in datasets or () if d not in self.datasets], options or []
+        if not paths and not options:
+            return datasets, protocol
+        if len(datasets or ()) != 1 or protocol or not paths:
+            raise PluginError(
+                "--data-option and -d PATH take one path and no -p: the files' protocol is "
+                "derived from them and the options"
+            )
+        readers = [d for d in self.datasets.values() if d.from_files is not None]
+        if not readers or not _looks_like_path(paths[0]):
+            self.dataset(paths[0])  # a mistyped name, say: the unknown-name error
+        parsed: dict[str, str] = {}
+        for item in options:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise PluginError(f"--data-option {item!r}: expected KEY=VALUE, e.g. scaling=none")
+            parsed[key.strip()] = value.strip()
+        entry = readers[0]
+        derived = entry.from_files(Path(paths[0]), parsed)
+        if all(p.key != derived.key for p in entry.protocols):
+            entry.protocols = (*entry.protocols, derived)
+        return [entry.name], derived.key
 
     def default_dataset(self) -> DatasetEntry:
         defaults = [d for d in self.datasets.values() if d.default]
@@ -115,6 +154,34 @@ class Registry:
         for d in self.datasets.values():
             for p in d.protocols:
                 yield d, p
+
+    def resolve_protocol(
+        self, asked: str, variant: bool = True
+    ) -> tuple[DatasetEntry, Protocol, str]:
+        """(data set, protocol, "~fingerprint" or "") for ``-p asked``; see ``resolve_key``.
+
+        Without ``variant`` a variant's name is refused: it is made by overrides, not named.
+        """
+        key = resolve_key(asked, ((p.name, p.key) for _, p in self.protocols()))
+        base, tilde, fingerprint = key.partition("~")
+        d, p = next((d, p) for d, p in self.protocols() if p.key == base)
+        if tilde and not variant:
+            raise PluginError(
+                f"protocol {asked!r} is a variant: run {base} with the same overrides "
+                "(--budget, --precision) instead"
+            )
+        return d, p, tilde + fingerprint
+
+    def resolve_group(self, asked: str, records: Iterable[dict[str, Any]] = ()) -> str:
+        """The record group ``-p asked`` names among the installed protocols, then among the
+        protocols of ``records`` (whose plugin may be gone), newest version first."""
+        protos = [r.get("protocol") or {} for r in records]
+        stored = sorted(
+            {(p.get("name"), p["key"], p.get("version") or 0) for p in protos if p.get("key")},
+            key=lambda t: -t[2],
+        )
+        known = [(p.name, p.key) for _, p in self.protocols()] + [(n, k) for n, k, _ in stored]
+        return resolve_key(asked, known)
 
     # -- the register callables handed to plugins ---------------------------------------------
     def model_registrar(self, origin: Origin) -> Callable[..., None]:
@@ -145,6 +212,7 @@ class Registry:
             protocols: Iterable[Protocol] = (),
             description: str = "",
             default: bool = False,
+            from_files: Callable[[Path, dict[str, str]], Protocol] | None = None,
         ) -> None:
             _check_name("data set", name, origin)
             if name in self.datasets:
@@ -159,10 +227,23 @@ class Registry:
                     if q.key == p.key:
                         raise DuplicateError(f"protocol {p.key!r} is defined twice ({origin})")
             self.datasets[name] = DatasetEntry(
-                name, factory, protos, description or _doc(factory), default, origin
+                name, factory, protos, description or _doc(factory), default, origin, from_files
             )
 
         return register
+
+
+def _looks_like_path(value: str) -> bool:
+    return "/" in value or "\\" in value or bool(Path(value).suffix) or Path(value).exists()
+
+
+def names_protocol(key: str, p: Protocol) -> bool:
+    """Whether ``key`` names ``p`` (``name`` or ``name-vN``) or its family."""
+    return key in (p.name, p.key) or _in_family(key, p)
+
+
+def _in_family(key: str, p: Protocol) -> bool:
+    return bool(p.family) and key in (p.family, p.family.rsplit("-v", 1)[0])
 
 
 def _check_name(what: str, name: str, origin: Origin) -> None:

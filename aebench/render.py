@@ -48,6 +48,8 @@ class Cell:
     #: not significantly worse than the best (set by aebench.publish), and the test's p-value
     tied: bool = False
     p: float | None = None
+    #: how the figure was obtained where that changes its meaning (e.g. "closed form")
+    note: str = ""
 
     def text(self, digits: int, ci: bool = True) -> str:
         if self.mean is None or self.n == 0:
@@ -56,7 +58,7 @@ class Cell:
         s = fmt.format(self.mean)
         if ci and self.half is not None:
             s += " ± " + fmt.format(self.half)
-        return s
+        return f"{s} ({self.note})" if self.note else s
 
 
 @dataclass
@@ -86,6 +88,9 @@ class Board:
     rows: list[Row]
     #: the likelihood kind column belongs to reconstruction boards only
     show_likelihood: bool = True
+    #: the family a member protocol's board belongs to; a family board's member groups
+    family: str = ""
+    members: tuple[str, ...] = ()
 
 
 def _header(key: str) -> Column:
@@ -124,7 +129,16 @@ def build_boards(
     for r in records:
         if group is None or r.get("group") == group or r.get("group", "").startswith(group + "~"):
             by_group[(r["group"], r["dataset"]["name"])].append(r)
-    return [_board(g, d, recs, stale) for (g, d), recs in sorted(by_group.items())]
+    from aebench.families import family_boards  # it builds on this module's tables
+
+    boards = [_board(g, d, recs, stale) for (g, d), recs in sorted(by_group.items())]
+    return boards + family_boards(records, group, stale)
+
+
+def records_of(board: Board, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records a board was built from (a family board's: its members')."""
+    groups = set(board.members) or {board.group}
+    return [r for r in records if r["group"] in groups and r["dataset"]["name"] == board.dataset]
 
 
 def _board(
@@ -155,6 +169,7 @@ def _board(
         columns,
         rows,
         show_likelihood=task != "anomaly",
+        family=recs[0]["protocol"].get("family", ""),
     )
 
 
@@ -214,11 +229,29 @@ def _row(
     row = Row(name, status + left_out, reference, code, like, ok=bool(ok), display=display)
     row.like_kind, row.stale = like_kind, stale_reason
     for col in columns:
-        vals = [r["metrics"].get(col.key) for r in ok]
+        used = ok if col.key != TRAIN_RATE else [r for r in ok if _train_rate_measured(r)]
+        vals = [r["metrics"].get(col.key) for r in used]
         vals = [v for v in vals if isinstance(v, (int, float))]
         mean, half, n = mean_ci(vals)
         row.cells[col.key] = Cell(mean if n else None, half, n)
+        if col.key == TRAIN_RATE:
+            row.cells[col.key].note = "/".join(sorted({_fit_kind(r) for r in used} - {"batches"}))
     return row
+
+
+TRAIN_RATE = "train_samples_per_s"
+
+
+def _fit_kind(record: dict[str, Any]) -> str:
+    """How the fit went through its data (``FitContext.fit_kind``); a record made before that
+    was stored says "own fit" when no training step was taken."""
+    t = record.get("training") or {}
+    return t.get("fit") or ("batches" if t.get("steps") else "own fit")
+
+
+def _train_rate_measured(record: dict[str, Any]) -> bool:
+    # records made before unmeasured rates were stored as null hold 0 for "no examples seen"
+    return (record.get("training") or {}).get("samples_seen") != 0
 
 
 def _mark_best(rows: list[Row], columns: list[Column]) -> None:
@@ -232,6 +265,7 @@ def _mark_best(rows: list[Row], columns: list[Column]) -> None:
             and not r.stale
             and r.cells[col.key].n
             and not (col.key == "nll" and r.like_kind == "density")
+            and not r.cells[col.key].note  # a one-solve rate is not a loop's throughput
         ]
         if not cands:
             continue
@@ -289,6 +323,12 @@ def _caption(group: str, recs: list[dict[str, Any]]) -> list[str]:
         )
     if tuning:
         lines += tuning_caption(tuning, recs)
+    if any(_fit_kind(r) != "batches" for r in recs if r["status"] == "ok"):
+        lines.append(
+            "Train samples/s marked closed form or own fit: the model fit without the "
+            "harness's batches (one solve, or its own solver), so the figure is training "
+            "examples / fit time, not a training loop's throughput; — where none was reported."
+        )
     devices = sorted({f"{r['device'].get('name')} ({r['device']['type']})" for r in recs})
     seeds = sorted({r["seed"] for r in recs})
     lines.append(

@@ -95,6 +95,9 @@ class DataCache:
         )
         self._cache: dict[tuple[str, str, bool], Prepared] = {}
 
+    #: data sets kept loaded: runs come protocol by protocol (a family's ten members, say)
+    keep = 2
+
     def get(self, dataset: str, protocol: Protocol, validation_only: bool = False) -> Prepared:
         key = (dataset, protocol.fingerprint(), validation_only)
         if key not in self._cache:
@@ -102,6 +105,8 @@ class DataCache:
             splits = entry.factory().load(protocol, self.data_dir, download=self.download)
             if validation_only:  # dropped before anything is moved to the device
                 splits = without_test(splits)
+            while len(self._cache) >= self.keep:
+                self._cache.pop(next(iter(self._cache)))
             self._cache[key] = prepare(splits, protocol, self.device)
         return self._cache[key]
 
@@ -351,6 +356,7 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
         samples_seen=ctx.samples_seen,
         steps=ctx.step,
         epochs=ctx.epoch,
+        fit=ctx.fit_kind(),
         loss_curve=ctx.epoch_losses,
     )
     eval_gen = torch.Generator(device=device).manual_seed(10_000 + req.seed)
@@ -374,7 +380,10 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
         record["metrics"] = {**metrics, "fit_s": fit_s, "eval_s": time.perf_counter() - t1}
         record["status"] = "ok"
         return
-    result = M.evaluate(model, data.test, evald.test, ectx, reconstruction=has_recon)
+    likelihoods = proto.estimates_likelihoods  # no estimator runs for boards that omit it
+    result = M.evaluate(model, data.test, evald.test, ectx, has_recon, likelihoods)
+    if not likelihoods:
+        record["likelihood_note"] = f"not estimated (likelihoods={proto.likelihoods!r})"
     metrics = result["metrics"]
     if has_recon and data.val.shape[0]:
         metrics["val_recon_mse"] = float(
@@ -405,7 +414,8 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
     metrics.update(
         fit_s=fit_s,
         eval_s=time.perf_counter() - t1,
-        train_samples_per_s=ctx.samples_seen / fit_s if fit_s > 0 else None,
+        # a fit that reports no examples seen has no throughput: unmeasured, not zero
+        train_samples_per_s=ctx.samples_seen / fit_s if fit_s > 0 and ctx.samples_seen else None,
         params=model.parameter_count(),
         steady_train_samples_per_s=ctx.steady_throughput(),
         peak_rss_mb=resources.peak_rss_mb(),

@@ -19,7 +19,8 @@ fi
 data="${1:-${AEBENCH_DATA:-../shared/data}}"
 [ "${FRESH:-0}" = 1 ] && rm -rf results/records
 for protocol in digits-v1 digits-novelty-v1 sms-spam-v1 sms-spam-contaminated-v1 sms-spam-v2 \
-                sms-spam-contaminated-v2 sms-spam-v3 sms-spam-contaminated-v3 mnist-v1 mnist-novelty-v1; do
+                sms-spam-contaminated-v2 sms-spam-v3 sms-spam-contaminated-v3 mnist-v1 mnist-novelty-v1 \
+                mnist-oneclass-v1 fashion-mnist-v1 fashion-mnist-novelty-v1 fashion-mnist-oneclass-v1; do
     aebench run -p "$protocol" --data-dir "$data" --results-dir results/records --quiet \
         --jobs "${JOBS:-2}" --threads 1
 done

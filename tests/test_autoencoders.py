@@ -282,24 +282,83 @@ def test_loss_decreases_on_a_fixed_batch(make):
     assert last < 0.7 * first
 
 
-def test_lstm_tokens_score_is_cross_entropy_of_the_message_without_padding():
-    torch.manual_seed(0)
-    spec = DataSpec(dim=6, shape=(6,), kind="tokens", hidden_size=16, vocab_size=12)
-    model = LSTMAE(spec, 4, LSTMAEConfig.tiny())
-    ids = torch.tensor([[5, 7, 2, 0, 0, 0], [3, 3, 3, 3, 9, 1]])
+def _messages(vocab: int = 12, width: int = 9, seed: int = 0) -> torch.Tensor:
+    """Token messages of lengths 0 to ``width`` (ids 1..vocab-1), padded at the end."""
+    g = torch.Generator().manual_seed(seed)
+    lengths = [3, width, 1, 0, 5, 2, width - 1]
+    ids = torch.zeros(len(lengths), width, dtype=torch.long)
+    for i, n in enumerate(lengths):
+        ids[i, :n] = torch.randint(1, vocab, (n,), generator=g)
+    return ids
+
+
+def _token_model(width: int, vocab: int = 12, seed: int = 0) -> LSTMAE:
+    torch.manual_seed(seed)
+    spec = DataSpec(dim=width, shape=(width,), kind="tokens", hidden_size=16, vocab_size=vocab)
+    return LSTMAE(spec, 4, LSTMAEConfig.tiny())
+
+
+def test_lstm_token_code_is_what_the_encoder_gives_the_message_alone():
+    model = _token_model(9)
+    ids = _messages()
     with torch.no_grad():
-        logits = model._logits(model.encode(ids))
-        by_hand = [
-            sum(-torch.log_softmax(logits[i, t], -1)[ids[i, t]] for t in range(6) if ids[i, t])
-            for i in range(2)
-        ]
-        score = model.anomaly_score(ids)
-    assert score.shape == (2,)
-    assert score[0] == pytest.approx(float(by_hand[0]), rel=1e-5)
-    assert score[1] == pytest.approx(float(by_hand[1]), rel=1e-5)
-    assert float(model.loss(ids).detach()) == pytest.approx(float(score.mean()), rel=1e-5)
-    with torch.no_grad():  # the every-step form CUDA uses gives the same numbers
-        dense = model._token_nll(model.encode(ids), ids, gather=False)
-    torch.testing.assert_close(dense, score, rtol=1e-5, atol=1e-5)
+        h, c = model._state(ids)
+        code = model.encode(ids)
+        for i, n in enumerate((ids != 0).sum(1).tolist()):
+            if n:  # the same encoder on the message alone: no pads, no batch companions
+                _, (h1, c1) = model.encoder(model.embedding(ids[i, :n]).unsqueeze(0))
+                h1, c1 = h1[-1, 0], c1[-1, 0]
+            else:  # no step read: the LSTM's initial state
+                h1 = c1 = torch.zeros(16)
+            torch.testing.assert_close(h[i], h1, rtol=0, atol=1e-6)
+            torch.testing.assert_close(c[i], c1, rtol=0, atol=1e-6)
+            torch.testing.assert_close(
+                code[i], model.to_code(torch.cat([h1, c1])), rtol=0, atol=1e-6
+            )
+
+
+@pytest.mark.parametrize("score", ["mean", "sum"])
+def test_lstm_token_code_and_score_do_not_change_with_the_pad_count(score):
+    short, long = _token_model(9), _token_model(40)  # max_len 9 and 40, the same weights
+    long.load_state_dict(short.state_dict())
+    short.config = long.config = LSTMAEConfig(hidden=16, embed=8, score=score)
+    ids = _messages()
+    padded = torch.cat([ids, torch.zeros(ids.shape[0], 31, dtype=ids.dtype)], 1)
+    with torch.no_grad():
+        torch.testing.assert_close(long.encode(padded), short.encode(ids), rtol=0, atol=1e-6)
+        a, b = short.anomaly_score(ids), long.anomaly_score(padded)
+        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-6)
+        # alone, each message scores as it does in the batch
+        for i in range(ids.shape[0]):
+            torch.testing.assert_close(
+                long.anomaly_score(padded[i : i + 1])[0], a[i], rtol=1e-6, atol=1e-6
+            )
+
+
+def test_lstm_tokens_score_is_cross_entropy_of_the_message_without_padding():
+    model = _token_model(9)
+    ids = _messages()
+    n = (ids != 0).sum(1)
+    with torch.no_grad():
+        logits = model._logits(model.encode(ids))  # the decoder over every step, pads too
+        by_hand = torch.tensor(
+            [
+                sum(float(-torch.log_softmax(logits[i, t], -1)[ids[i, t]]) for t in range(n[i]))
+                for i in range(ids.shape[0])
+            ]
+        )
+        mean = model.anomaly_score(ids)
+        model.config = LSTMAEConfig(hidden=16, embed=8, score="sum")
+        total = model.anomaly_score(ids)
+    assert mean.shape == total.shape == (ids.shape[0],)
+    torch.testing.assert_close(total, by_hand, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(mean, by_hand / n.clamp(min=1), rtol=1e-5, atol=1e-5)
+    assert float(total[n == 0]) == 0.0  # a message of no tokens has nothing to spell back
+    assert float(model.loss(ids).detach()) == pytest.approx(float(total.mean()), rel=1e-5)
     image_model = LSTMAE(DIGITS, 4, LSTMAEConfig.tiny())
     assert image_model.anomaly_score(_images(2)) is None  # pixels: the harness's recon error
+
+
+def test_lstm_rejects_an_unknown_score():
+    with pytest.raises(ValueError, match="score must be one of"):
+        LSTMAEConfig(score="max")

@@ -27,7 +27,7 @@ def test_list_shows_models_datasets_and_protocols():
         (["run", "--frobnicate"], "unrecognized arguments: --frobnicate"),
         (["run", "-m", "nosuchmodel"], "unknown model 'nosuchmodel'"),
         (["run", "-d", "nosuchdata"], "unknown data set 'nosuchdata'"),
-        (["run", "-p", "digits-v9"], "has no protocol 'digits-v9'"),
+        (["run", "-p", "digits-v9"], "unknown protocol 'digits-v9'"),
         (["run", "--seeds", "a,b"], "--seeds 'a,b'"),
         (["run", "--device", "tpu"], "--device 'tpu'"),
         (["run", "--device", "cuda:0"], "no CUDA device"),

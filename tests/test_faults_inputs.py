@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import dataclasses
 import gzip
 import io
 import json
@@ -126,7 +127,8 @@ def test_a_download_with_the_wrong_checksum_is_refused_and_keeps_nothing(
 ):
     write_mnist(tmp_path / "www")  # served as if it were MNIST: right names, other bytes
     with serve_directory(tmp_path / "www") as base:
-        monkeypatch.setattr(mnist, "MIRRORS", (base,))
+        images = dataclasses.replace(mnist.MNIST.images, mirrors=(base,))
+        monkeypatch.setattr(mnist.MNIST, "images", images)
         code, lines = run(capsys, "mnist", tmp_path / "data", tmp_path / "runs")
     assert code == 2 and len(lines) == 1
     official = mnist.OFFICIAL[mnist.FILES[0]].gz_sha256

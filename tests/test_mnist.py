@@ -1,7 +1,12 @@
-"""The MNIST plugin on small generated IDX files, and on the shared real data when present."""
+"""The MNIST plugin on small generated IDX files, and on the shared real data when present.
+
+MNIST is read by the shared image-set loader (``aebench.imagesets``), so these tests are that
+loader's too: checksums, canonical marking, downloads and corrupt-file errors.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import time
 from pathlib import Path
@@ -23,16 +28,22 @@ def load(data_dir: Path, download: bool = False, protocol=MNIST_V1):
     return MNIST().load(protocol, data_dir, download=download)
 
 
+def patch(monkeypatch, **changes) -> None:
+    """Change what the MNIST plugin says about its files (official hashes, mirrors)."""
+    images = dataclasses.replace(MNIST.images, **changes)
+    monkeypatch.setattr(MNIST, "images", images)
+
+
 def bless(monkeypatch, folder: Path, names=mnist.FILES, payload_only: bool = False) -> None:
     """Make the files now in ``folder`` the "official" ones, by .gz or by payload hash."""
-    table = dict(mnist.OFFICIAL)
+    table = dict(MNIST.images.official)
     for name in names:
         path = folder / name
         count = int.from_bytes(gzip.decompress(path.read_bytes())[4:8], "big")
         payload = sha256_bytes(gzip.decompress(path.read_bytes()))
         gz = "0" * 64 if payload_only else sha256_file(path)
         table[name] = OfficialFile(gz, payload, count)
-    monkeypatch.setattr(mnist, "OFFICIAL", table)
+    patch(monkeypatch, official=table)
 
 
 def test_loads_pixels_labels_and_masks(tmp_path):
@@ -105,10 +116,10 @@ def test_one_non_canonical_split_marks_only_that_split(tmp_path, monkeypatch):
 def test_full_size_files_with_other_checksums_are_flagged(tmp_path, monkeypatch):
     write_mnist(tmp_path / "mnist", n_train=40, n_test=20)
     bless(monkeypatch, tmp_path / "mnist", names=mnist.SPLITS["test"])
-    table = dict(mnist.OFFICIAL)
+    table = dict(MNIST.images.official)
     for name in mnist.SPLITS["train"]:  # official size, but other hashes
         table[name] = OfficialFile("0" * 64, "0" * 64, 40)
-    monkeypatch.setattr(mnist, "OFFICIAL", table)
+    patch(monkeypatch, official=table)
     prov = load(tmp_path).provenance
     assert prov["canonical"] is False
     assert prov["canonical_note"] == (
@@ -135,9 +146,7 @@ def test_one_missing_file_is_named(tmp_path):
 
 def test_download_fails_fast_when_offline(tmp_path, monkeypatch):
     port = closed_port()
-    monkeypatch.setattr(
-        mnist, "MIRRORS", (f"http://127.0.0.1:{port}/a/", f"http://127.0.0.1:{port}/b/")
-    )
+    patch(monkeypatch, mirrors=(f"http://127.0.0.1:{port}/a/", f"http://127.0.0.1:{port}/b/"))
     start = time.perf_counter()
     with pytest.raises(DataError) as excinfo:
         load(tmp_path, download=True)
@@ -154,7 +163,7 @@ def test_download_fetches_verifies_and_loads(tmp_path, monkeypatch):
     write_mnist(www, n_train=25, n_test=15)
     bless(monkeypatch, www)
     with serve_directory(tmp_path / "www") as base:
-        monkeypatch.setattr(mnist, "MIRRORS", (base + "nothing-here/", base + "mnist/"))
+        patch(monkeypatch, mirrors=(base + "nothing-here/", base + "mnist/"))
         splits = load(tmp_path / "cache", download=True)
     assert len(splits.train_x) == 25 and len(splits.test_x) == 15
     prov = splits.provenance
@@ -168,7 +177,7 @@ def test_download_with_wrong_checksum_keeps_nothing(tmp_path, monkeypatch):
     www = tmp_path / "www" / "mnist"
     write_mnist(www)  # not blessed: the official hashes will not match
     with serve_directory(tmp_path / "www") as base:
-        monkeypatch.setattr(mnist, "MIRRORS", (base + "mnist/",))
+        patch(monkeypatch, mirrors=(base + "mnist/",))
         with pytest.raises(DataError, match="checksum mismatch") as excinfo:
             load(tmp_path / "cache", download=True)
     assert "\n" not in str(excinfo.value)
@@ -189,7 +198,7 @@ def test_existing_corrupt_file_is_not_replaced_by_a_download(tmp_path, monkeypat
     write_mnist(tmp_path / "mnist")
     path = tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz"
     path.write_bytes(b"")
-    monkeypatch.setattr(mnist, "MIRRORS", (f"http://127.0.0.1:{closed_port()}/",))
+    patch(monkeypatch, mirrors=(f"http://127.0.0.1:{closed_port()}/",))
     with pytest.raises(DataError, match="empty file"):
         load(tmp_path, download=True)
     assert path.read_bytes() == b""
@@ -212,7 +221,7 @@ def test_label_count_must_match_image_count(tmp_path):
         ("t10k-images-idx3-ubyte.gz", np.zeros((20, 27, 28), np.uint8), "28 x 28"),
         ("t10k-images-idx3-ubyte.gz", np.zeros((20, 784), np.uint8), "28 x 28"),
         ("t10k-labels-idx1-ubyte.gz", np.zeros((20, 1), np.uint8), "1-D"),
-        ("t10k-labels-idx1-ubyte.gz", np.full(20, 10, np.uint8), "not a digit"),
+        ("t10k-labels-idx1-ubyte.gz", np.full(20, 10, np.uint8), "not one of the 10 classes"),
     ],
 )
 def test_wrong_shapes_and_labels_are_errors(tmp_path, name, array, match):
@@ -234,7 +243,8 @@ def test_bad_magic_names_the_file(tmp_path):
 def test_registers_mnist_with_its_protocol():
     seen = {}
     mnist.aebench_register_datasets(lambda name, factory, **kw: seen.update({name: kw}))
-    assert [p.key for p in seen["mnist"]["protocols"]] == ["mnist-v1", "mnist-novelty-v1"]
+    keys = [p.key for p in seen["mnist"]["protocols"]]
+    assert keys == ["mnist-v1", "mnist-novelty-v1"] + [f"mnist-oneclass-c{d}-v1" for d in range(10)]
     assert MNIST_V1.code_size == 32 and MNIST_V1.hidden_size == 512
     assert MNIST_V1.budget_samples == 2_000_000 and MNIST_V1.iwae_k == 5000
     assert MNIST_V1.params == {"novelty_digit": 0}

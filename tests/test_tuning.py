@@ -518,3 +518,12 @@ def test_each_task_chooses_by_a_label_free_criterion_unless_one_is_named():
     assert default.value({"val_score_mean": 9.0}) == 9.0  # a model with no reconstruction
     named = criterion_for(TOY_ANOMALY, "val-auroc")
     assert named.uses_labels and "USES VALIDATION LABELS" in named.describe(TOY_ANOMALY)
+
+
+def test_a_protocol_family_is_tuned_member_by_member():
+    registry = load_registry()
+    family = next((p.family for _, p in registry.protocols() if p.family), None)
+    if family is None:
+        pytest.skip("no installed data set defines a protocol family")
+    with pytest.raises(AebenchError, match="tune one at a time, e.g. -p "):
+        tune.plan(registry, ["pca"], None, family, 2)

@@ -86,6 +86,12 @@ def plan(
         raise AebenchError(f"--sampler {sampler}: choose one of {', '.join(SAMPLERS)}")
     reqs = runner.plan(registry, models, [dataset] if dataset else None, protocol, seeds=[0])
     proto, dset = reqs[0].protocol, reqs[0].dataset
+    members = sorted({r.protocol.key for r in reqs})
+    if len(members) > 1:  # one study per protocol: a family is tuned member by member
+        raise AebenchError(
+            f"-p {protocol} names {len(members)} protocols ({', '.join(members[:3])}, ...); "
+            "tune one at a time, e.g. -p " + members[0]
+        )
     crit = criterion_for(proto, criterion)
     names = list(dict.fromkeys(r.model for r in reqs))
     if not models:  # unasked: the models under comparison, not the reference rows

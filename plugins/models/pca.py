@@ -188,7 +188,7 @@ class PCA(Model):
         floor = 1e-6  # pixels that never vary would make σ² = 0 and the density degenerate
         rest = (total - float(evals.sum())) / (d - k) if d > k else floor
         self.noise_var = max(rest, floor)
-        ctx.samples_seen = n
+        ctx.samples_seen, ctx.closed_form = n, True
 
     def encode(self, x: Tensor) -> Tensor:
         z = (x - self.mean) @ self.components
