@@ -90,6 +90,20 @@ class LikelihoodEstimate:
     parts: dict[str, Tensor] = field(default_factory=dict)
 
 
+#: torch.optim.Adam's arguments for each of the protocol's ``OPTIMIZER_IMPLS``
+_ADAM_IMPLS = {"single": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
+
+
+def _bernoulli(p: Tensor, g: torch.Generator) -> Tensor:
+    """``torch.bernoulli(p, generator=g)``, 3x faster on CPU and equal there bit for bit.
+
+    On CPU both draw one uniform per element from ``g``, in order, by the same formula, and
+    set 1 where it is below ``p`` (float32 and float64 ``p``); ``rand < p`` only skips the
+    per-element distribution object. tests/test_optimizer_impl.py checks the equality.
+    """
+    return torch.rand(p.shape, generator=g, device=p.device, dtype=p.dtype).lt_(p)
+
+
 class FitContext:
     """The host's side of training: budget, batches, optimiser defaults, divergence checks.
 
@@ -118,6 +132,7 @@ class FitContext:
         progress: Any = None,
         labels: Tensor | None = None,
         precision: str = "fp32",
+        optimizer_impl: str = "single",
     ) -> None:
         self.budget_samples = budget_samples
         self.batch_size = batch_size
@@ -131,6 +146,8 @@ class FitContext:
         self.labels = labels
         #: "bf16": compute losses under :meth:`autocast` (the protocol's ``precision``)
         self.precision = precision
+        #: how Adam updates the parameters (the protocol's ``optimizer_impl``)
+        self.optimizer_impl = optimizer_impl
         self.step = 0
         self.epoch = 0
         self.samples_seen = 0
@@ -160,9 +177,9 @@ class FitContext:
         self._losses = torch.full((n_steps,), float("nan"), device=x.device)
         while self.step < n_steps:
             perm = torch.randperm(n, device=x.device, generator=self.generator)
-            epoch_x = x[perm]
+            epoch_x = x.index_select(0, perm)  # x[perm]'s rows, ~5x faster on CPU
             if self.binarize:
-                epoch_x = torch.bernoulli(epoch_x, generator=self.generator)
+                epoch_x = _bernoulli(epoch_x, self.generator)
             for i in range(min(per_epoch, n_steps - self.step)):
                 yield epoch_x[i * bs : (i + 1) * bs]
                 self.step += 1
@@ -206,10 +223,18 @@ class FitContext:
         return (s1 - s0) / (t1 - t0) if t1 > t0 else None
 
     def make_optimizer(self, params: Iterator[nn.Parameter], lr: float | None = None):
-        """The protocol's optimiser over ``params`` (``lr`` overrides the protocol's default)."""
+        """The protocol's optimiser over ``params`` (``lr`` overrides the protocol's default).
+
+        The implementation is named explicitly, never left to torch: its default differs by
+        device (single-tensor on CPU, foreach on CUDA), and "fused" rounds differently.
+        """
         if self.optimizer_name != "adam":
             raise ValueError(f"unknown optimizer {self.optimizer_name!r}")
-        return torch.optim.Adam(params, lr=lr if lr is not None else self.lr)
+        if self.optimizer_impl not in _ADAM_IMPLS:
+            known = ", ".join(_ADAM_IMPLS)
+            raise ValueError(f"unknown optimizer_impl {self.optimizer_impl!r}; known: {known}")
+        lr = lr if lr is not None else self.lr
+        return torch.optim.Adam(params, lr=lr, **_ADAM_IMPLS[self.optimizer_impl])
 
 
 class Model(ABC):

@@ -19,9 +19,15 @@ PRECISIONS = ("fp32", "bf16")
 #: ``Protocol.likelihoods``: "task" (a reconstruction task's boards show likelihoods, an
 #: anomaly task's do not), or "all" / "none" whatever the task
 LIKELIHOOD_SCOPES = ("task", "all", "none")
+#: how torch's Adam updates the parameters: "single" (one set of kernels per parameter tensor,
+#: torch's CPU default and what every record before this field used), "foreach" (the same
+#: kernels batched over the tensors), "fused" (one fused kernel per tensor, CPU or CUDA).
+#: Their rounding differs (tests/test_optimizer_impl.py says which agree bit for bit).
+OPTIMIZER_IMPLS = ("single", "foreach", "fused")
 _ADDED_LATER = {
     "precision": "fp32",
     "likelihoods": "task",
+    "optimizer_impl": "single",
     "family": "",
     "family_column": "",
     "location": "",
@@ -48,6 +54,10 @@ class Protocol:
     hidden_size: int = 256
     lr: float = 1e-3
     optimizer: str = "adam"
+    #: one of ``OPTIMIZER_IMPLS``; "fused" is the fast one (the training loop of mnist-v1's
+    #: 784-512-32 MLPs 1.1-1.3x faster on one CPU thread, tests/benchmarks/test_harness_speed.py),
+    #: "single" keeps the published records' numbers
+    optimizer_impl: str = "single"
     seeds: tuple[int, ...] = (0, 1, 2)
     val_fraction: float = 0.1
     split_seed: int = 12345

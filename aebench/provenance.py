@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 import aebench
+from aebench import determinism
 
 
 @functools.lru_cache(maxsize=1)
@@ -82,7 +83,7 @@ def resolve_device(name: str) -> torch.device:
     from aebench.errors import AebenchError
 
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         dev = torch.device(name)
     except RuntimeError:
@@ -100,4 +101,5 @@ def resolve_device(name: str) -> torch.device:
             raise AebenchError(
                 f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) present"
             )
+        determinism.before_cuda()  # before the process's first cuBLAS call, which reads it
     return dev

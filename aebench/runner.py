@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from aebench import artifacts, implementation, provenance, resources, storage
+from aebench import artifacts, determinism, implementation, provenance, resources, storage
 from aebench import metrics as M
 from aebench.dataset import Splits, carve_validation
 from aebench.errors import AebenchError, Diverged
@@ -29,7 +29,7 @@ from aebench.evaluation import on_validation, threshold_rule, without_test
 from aebench.evaluation import score_name as _score_name
 from aebench.grid import RunRequest, plan, variant_record  # noqa: F401 (runner.plan)
 from aebench.model import DataSpec, EvalContext, FitContext, Model
-from aebench.protocol import PRECISIONS, Protocol
+from aebench.protocol import OPTIMIZER_IMPLS, PRECISIONS, Protocol
 from aebench.registry import DatasetEntry, ModelEntry, Registry
 
 
@@ -117,15 +117,14 @@ def prepare(splits: Splits, protocol: Protocol, device: torch.device) -> Prepare
     )
     prov = dict(splits.provenance)
     prov.update(n_fit=len(fit_idx), n_val=len(val_idx))
-    if protocol.anomaly_score_weighting not in M.SCORE_WEIGHTINGS:
-        raise AebenchError(
-            f"protocol {protocol.key}: anomaly_score_weighting "
-            f"{protocol.anomaly_score_weighting!r} is not one of {M.SCORE_WEIGHTINGS}"
-        )
-    if protocol.precision not in PRECISIONS:
-        raise AebenchError(
-            f"protocol {protocol.key}: precision {protocol.precision!r} is not one of {PRECISIONS}"
-        )
+    for name, known in (
+        ("anomaly_score_weighting", M.SCORE_WEIGHTINGS),
+        ("precision", PRECISIONS),
+        ("optimizer_impl", OPTIMIZER_IMPLS),
+    ):
+        value = getattr(protocol, name)
+        if value not in known:
+            raise AebenchError(f"protocol {protocol.key}: {name} {value!r} is not one of {known}")
     if protocol.task == "anomaly" and splits.anomaly is None:
         raise AebenchError(
             f"protocol {protocol.key} is an anomaly task but the data set defines no anomalies"
@@ -235,7 +234,8 @@ def run_one(
         )
         return _finish(record)
     try:
-        with _torch_state_kept(record):
+        with _torch_state_kept(record), determinism.settings(device) as det:
+            record["device"]["determinism"] = det
             _train_and_evaluate(record, entry, config, req, prepared, view, device, progress)
     except Diverged as exc:
         record.update(status="diverged", reason=str(exc), diverged_step=exc.step)
@@ -332,12 +332,14 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
         progress=progress,
         labels=labels,
         precision=proto.precision,
+        optimizer_impl=proto.optimizer_impl,
     )
     record["training"] = {
         "binarization": "dynamic (Bernoulli per epoch)" if binary else "none",
         "test_binarization": f"fixed, seed {proto.test_binarization_seed}" if binary else "none",
         "lr": ctx.lr,
         "optimizer": proto.optimizer,
+        "optimizer_impl": proto.optimizer_impl,
         "precision": proto.precision,
         "view": view,
         "code_size": getattr(model, "code_size", proto.code_size),
