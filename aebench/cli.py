@@ -338,7 +338,7 @@ def _show(
     args=None,
     registry=None,
 ) -> int:
-    from aebench import render, storage
+    from aebench import publish, render, storage
 
     records, problems = storage.load_records(results_dir)
     err, out = Console(stderr=True), _wide_console()
@@ -358,6 +358,7 @@ def _show(
             f"no records{what} in {results_dir}; run `aebench run` first or pass --results-dir"
         )
     for b in boards:
+        publish.mark_significance(b, records, stale=stale)
         out.print(render.to_rich(b))
     return 0
 
@@ -377,20 +378,22 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from aebench import render, storage
+    from aebench import publish, render, storage
 
     results_dir = storage.default_results_dir(args.results_dir)
     records, problems = storage.load_records(results_dir)
     err = Console(stderr=True)
     for p in problems:
         err.print(f"[yellow]warning:[/] skipped {p}", highlight=False, soft_wrap=True)
-    boards = render.build_boards(records, _group(args, records), _stale(_registry(args)))
+    stale = _stale(_registry(args))
+    boards = render.build_boards(records, _group(args, records), stale)
     if not boards:
         raise AebenchError(f"no records in {results_dir}; run `aebench run` first")
     out_dir = _out_dir(args, results_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ext = {"markdown": "md", "github": "md", "latex": "tex", "csv": "csv"}[args.format]
     for b in boards:
+        publish.mark_significance(b, records, stale=stale)
         path = out_dir / f"{b.group}_{b.dataset}.{ext}"
         storage.atomic_write(path, render.export(b, args.format))
         Console().print(f"wrote {path}", highlight=False)

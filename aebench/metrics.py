@@ -24,17 +24,20 @@ class MetricSpec:
     unit: str
     better: str  # "lower" | "higher" | "none"
     digits: int = 4
+    #: how a board summarises it over seeds: "ci" (an interval for the mean) or "range"
+    #: (median and min-max: timings are skewed and positive, a t interval goes negative)
+    spread: str = "ci"
 
 
 METRICS: dict[str, MetricSpec] = {
     "recon_mse": MetricSpec("recon. MSE", "per pixel", "lower", 5),
     "nll": MetricSpec("NLL", "nats", "lower", 2),
-    "train_samples_per_s": MetricSpec("train", "samples/s", "higher", 0),
-    "infer_samples_per_s": MetricSpec("inference", "samples/s", "higher", 0),
-    "fit_s": MetricSpec("fit", "s", "lower", 1),
-    "eval_s": MetricSpec("eval", "s", "lower", 1),
+    "train_samples_per_s": MetricSpec("train", "samples/s", "higher", 0, "range"),
+    "infer_samples_per_s": MetricSpec("inference", "samples/s", "higher", 0, "range"),
+    "fit_s": MetricSpec("fit", "s", "lower", 1, "range"),
+    "eval_s": MetricSpec("eval", "s", "lower", 1, "range"),
     "params": MetricSpec("params", "", "none", 0),
-    "peak_rss_mb": MetricSpec("peak RSS", "MB", "lower", 0),
+    "peak_rss_mb": MetricSpec("peak RSS", "MB", "lower", 0, "range"),
 }
 
 

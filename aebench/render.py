@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aebench.metrics import METRICS
-from aebench.stats import mean_ci
+from aebench.stats import mean_ci, median_range
 
 #: the columns of each task's leaderboard
 BASE_COLUMNS = ("recon_mse", "nll", "train_samples_per_s", "fit_s", "params")
@@ -41,24 +41,43 @@ class Column:
 
 @dataclass
 class Cell:
+    #: the point estimate: the mean over seeds (the median for a "range" column)
     mean: float | None = None
+    #: half-width of the Student-t interval over seeds (before aebench.significance sets lo/hi)
     half: float | None = None
     n: int = 0
     best: bool = False
-    #: not significantly worse than the best (set by aebench.publish), and the test's p-value
+    #: not significantly worse than the best (set by aebench.significance), the Holm-adjusted
+    #: p-value of that test and its unadjusted one
     tied: bool = False
     p: float | None = None
+    p_raw: float | None = None
+    #: interval bounds: a bootstrap interval ("ci") or the min-max over seeds ("range")
+    lo: float | None = None
+    hi: float | None = None
+    spread: str = "ci"
+    #: "best", "tied", "worse", or "" where no test ran
+    mark: str = ""
+    #: a warning sign the caption explains (an estimator's own warning)
+    flag: str = ""
     #: how the figure was obtained where that changes its meaning (e.g. "closed form")
     note: str = ""
 
     def text(self, digits: int, ci: bool = True) -> str:
         if self.mean is None or self.n == 0:
             return "—"
-        fmt = f"{{:,.{digits}f}}"
-        s = fmt.format(self.mean)
-        if ci and self.half is not None:
-            s += " ± " + fmt.format(self.half)
-        return f"{s} ({self.note})" if self.note else s
+        fmt = f"{{:,.{digits}f}}".format
+        s = fmt(self.mean)
+        if ci and self.lo is not None and self.hi is not None:
+            lo, hi = fmt(self.lo), fmt(self.hi)
+            if self.spread == "range":
+                s += "" if lo == hi else f" ({lo}–{hi})"
+            else:
+                s += f" [{lo}, {hi}]"
+        elif ci and self.half:  # a zero half-width: the same value on every seed, no interval
+            s += " ± " + fmt(self.half)
+        s = f"{s} ({self.note})" if self.note else s
+        return f"{s} {self.flag}" if self.flag else s
 
 
 @dataclass
@@ -141,18 +160,27 @@ def records_of(board: Board, records: list[dict[str, Any]]) -> list[dict[str, An
     return [r for r in records if r["group"] in groups and r["dataset"]["name"] == board.dataset]
 
 
-def _board(
-    group: str, dataset: str, recs: list[dict[str, Any]], stale: Staleness | None = None
-) -> Board:
+def records_by_row(
+    recs: list[dict[str, Any]], by_config: bool = True
+) -> dict[str, list[dict[str, Any]]]:
+    """A board's records by row name: a model run with several configs has a row for each,
+    unless ``by_config`` is False (checked for staleness, a group holds one config per model:
+    overridden configs are variants of their own, another config there is an older
+    implementation's)."""
     configs: dict[str, set[str]] = defaultdict(set)
     for r in recs:
-        # checked for staleness, a group holds one config per model (overridden configs are
-        # variants of their own); another config there is an older implementation's
-        if stale is None:
+        if by_config:
             configs[r["model"]["name"]].add(json.dumps(r["model"].get("config"), sort_keys=True))
     by_model: dict[str, list[dict]] = defaultdict(list)
     for r in recs:
         by_model[_row_name(r["model"]["name"], r["model"].get("config"), configs)].append(r)
+    return dict(by_model)
+
+
+def _board(
+    group: str, dataset: str, recs: list[dict[str, Any]], stale: Staleness | None = None
+) -> Board:
+    by_model = records_by_row(recs, by_config=stale is None)
     task = recs[0]["protocol"].get("task", "reconstruction")
     columns = [_header(k) for k in (ANOMALY_COLUMNS if task == "anomaly" else BASE_COLUMNS)]
     rows = [_row(name, rs, columns, stale) for name, rs in sorted(by_model.items())]
@@ -232,10 +260,15 @@ def _row(
         used = ok if col.key != TRAIN_RATE else [r for r in ok if _train_rate_measured(r)]
         vals = [r["metrics"].get(col.key) for r in used]
         vals = [v for v in vals if isinstance(v, (int, float))]
-        mean, half, n = mean_ci(vals)
-        row.cells[col.key] = Cell(mean if n else None, half, n)
+        if METRICS[col.key].spread == "range":
+            mid, lo, hi, n = median_range(vals)
+            cell = Cell(mid if n else None, None, n, lo=lo, hi=hi, spread="range")
+        else:
+            mean, half, n = mean_ci(vals)
+            cell = Cell(mean if n else None, half, n)
         if col.key == TRAIN_RATE:
-            row.cells[col.key].note = "/".join(sorted({_fit_kind(r) for r in used} - {"batches"}))
+            cell.note = "/".join(sorted({_fit_kind(r) for r in used} - {"batches"}))
+        row.cells[col.key] = cell
     return row
 
 
@@ -322,6 +355,8 @@ def _caption(group: str, recs: list[dict[str, Any]]) -> list[str]:
             "not a result."
         )
     if tuning:
+        from aebench.tuning.report import tuning_caption
+
         lines += tuning_caption(tuning, recs)
     if any(_fit_kind(r) != "batches" for r in recs if r["status"] == "ok"):
         lines.append(
@@ -331,48 +366,28 @@ def _caption(group: str, recs: list[dict[str, Any]]) -> list[str]:
         )
     devices = sorted({f"{r['device'].get('name')} ({r['device']['type']})" for r in recs})
     seeds = sorted({r["seed"] for r in recs})
-    lines.append(
-        f"Mean ± 95% CI over seeds {seeds} (Student t); best per column in bold; "
-        f"device: {', '.join(devices)}."
-    )
+    lines.append(f"Seeds {seeds}; best per column in bold; device: {', '.join(devices)}.")
+    lines.append(T_NOTE)
     return lines
 
 
-def tuning_caption(t: dict[str, Any], recs: list[dict[str, Any]]) -> list[str]:
-    """What a tuned board's caption says of how its configurations were chosen."""
-    budget = f", trained on {t['trial_budget']:,} samples" if t.get("trial_budget") else ""
-    chosen = {}
-    for r in sorted(recs, key=lambda r: r["seed"]):
-        info = r.get("tuning") or {}
-        params = ", ".join(f"{k}={_value(v)}" for k, v in info.get("best_params") or ())
-        if params:
-            what = f"{params} (trial {info['best_trial']}, validation {info['best_value']:.4g})"
-        else:
-            what = info.get("chosen")
-        chosen.setdefault(r["model"]["name"], what)
-    return [
-        f"TUNED, {t['trials']} trials each ({t['sampler']} sampler; every trial seed "
-        f"{t['trial_seed']}{budget}), criterion {t['criterion']}: {t['criterion_text']}. Chosen "
-        "on validation data only (no trial loaded the test split); each best configuration "
-        f"then ran with the protocol's seeds on the test split. Defaults board: "
-        f"{t['defaults_board']}.",
-        "Chosen: " + "; ".join(f"{m}: {w}" for m, w in sorted(chosen.items())) + ".",
-    ]
-
-
-def _value(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.3g}"
-    return str(tuple(v)) if isinstance(v, list) else str(v)
+#: the caption's line on intervals until aebench.significance replaces it with its own
+T_NOTE = (
+    "Mean ± 95% CI over seeds (Student t); a value with no interval is the same on every seed. "
+    "Timings: median (min–max) over seeds."
+)
 
 
 # -- renderers ----------------------------------------------------------------------------------
 
 
 def to_rich(board: Board):
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=board.title, caption="\n".join(board.caption), caption_justify="left")
+    table = Table(
+        title=board.title, caption=escape("\n".join(board.caption)), caption_justify="left"
+    )
     table.add_column("model", style="bold")
     table.add_column("code", justify="right")
     for col in board.columns:
@@ -386,7 +401,7 @@ def to_rich(board: Board):
         cells = []
         for col in board.columns:
             c = row.cells[col.key]
-            txt = c.text(col.digits, ci=col.better != "none")
+            txt = escape(c.text(col.digits, ci=col.better != "none"))
             cells.append(f"[bold green]{txt}[/]" if c.best else (f"≈ {txt}" if c.tied else txt))
         style = "dim" if row.reference else ("red" if not row.ok else None)
         style = "yellow" if row.stale else style
@@ -440,13 +455,16 @@ def export(board: Board, fmt: str) -> str:
         w = csv.writer(buf)
         head = ["model", "reference", "code", "status", "likelihood"]
         for c in board.columns:
-            head += [f"{c.key}_mean", f"{c.key}_ci95", f"{c.key}_n"]
+            k = c.key
+            head += [f"{k}_mean", f"{k}_lo", f"{k}_hi", f"{k}_n", f"{k}_mark", f"{k}_p_holm"]
+            head += [f"{k}_flag"]
         w.writerow(head)
         for row in board.rows:
             line = [row.model, row.reference, row.code, row.status, row.likelihood]
             for c in board.columns:
                 cell = row.cells[c.key]
-                line += [cell.mean, cell.half, cell.n]
+                lo, hi = _bounds(cell)
+                line += [cell.mean, lo, hi, cell.n, cell.mark, cell.p, cell.flag]
             w.writerow(line)
         return buf.getvalue()
     styles = {
@@ -466,6 +484,15 @@ def export(board: Board, fmt: str) -> str:
     return f"### {board.title}\n\n{body}\n\n" + "\n".join(f"{c}  " for c in board.caption) + "\n"
 
 
+def _bounds(cell: Cell) -> tuple[float | None, float | None]:
+    """The interval a cell shows, as numbers (the t interval's bounds before significance)."""
+    if cell.lo is not None:
+        return cell.lo, cell.hi
+    if cell.half is not None and cell.mean is not None:
+        return cell.mean - cell.half, cell.mean + cell.half
+    return None, None
+
+
 def _latex_escape(s: str) -> str:
     rep = {
         "&": r"\&",
@@ -473,6 +500,9 @@ def _latex_escape(s: str) -> str:
         "#": r"\#",
         "_": r"\_",
         "±": r"$\pm$",
+        "–": "--",
+        "≈": r"$\approx$",
+        "⚠": r"$^{\dagger}$",
         "—": "--",
         "↓": r"$\downarrow$",
         "↑": r"$\uparrow$",

@@ -6,7 +6,6 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from aebench import render
@@ -67,55 +66,12 @@ def test_versions_never_mix():
     assert sorted(b.group for b in boards) == ["digits-v1", "digits-v2"]
 
 
-def test_paired_tests_against_scipy_and_by_construction():
-    from scipy import stats as st
+def test_median_range_and_a_seed_independent_value_shows_no_interval():
+    from aebench.stats import median_range
 
-    from aebench.stats import not_significantly_worse
-
-    rng = np.random.default_rng(0)
-    best = rng.normal(1.0, 0.1, 200)
-    worse = best + 0.05 + rng.normal(0, 0.01, 200)
-    ok, p = not_significantly_worse(best, worse, "lower", "example")
-    assert not ok and p == pytest.approx(st.wilcoxon(worse - best, alternative="greater").pvalue)
-    same = best + rng.normal(0, 0.01, 200)
-    assert not_significantly_worse(best, same, "lower", "example")[0]
-    # higher-is-better flips the direction
-    assert not not_significantly_worse(worse, best, "higher", "example")[0]
-    ok, p = not_significantly_worse([0.90, 0.91, 0.92], [0.80, 0.82, 0.81], "higher", "seed")
-    expected = st.ttest_rel([0.90, 0.91, 0.92], [0.80, 0.82, 0.81], alternative="greater").pvalue
-    assert not ok and p == pytest.approx(expected)
-
-
-def test_average_ranks_by_hand():
-    from aebench.stats import average_ranks
-
-    tables = {"a": {"x": 0.1, "y": 0.2, "z": 0.3}, "b": {"x": 0.5, "y": 0.4}}
-    ranks = average_ranks(tables, "lower")
-    assert ranks == {"x": (1.5, 2), "y": (1.5, 2), "z": (3.0, 1)}
-
-
-def test_summary_ranks_only_the_newest_version_of_each_protocol():
-    from aebench.publish import summary_table
-
-    col = render.Column("anomaly.auroc", "AUROC", "higher", 3)
-
-    def board(group, dataset, values):
-        rows = [
-            render.Row(m, "ok", False, 32, "", {"anomaly.auroc": render.Cell(v, 0.0, 3)})
-            for m, v in values.items()
-        ]
-        return render.Board(group, dataset, group, [], [col], rows)
-
-    boards = [
-        board("spam-v1", "spam", {"a": 0.1, "b": 0.9}),  # superseded: b would win it
-        board("spam-v2", "spam", {"a": 0.9, "b": 0.8}),
-        board("spam-v2~abc123", "spam", {"a": 0.1, "b": 0.9}),  # a --budget variant
-        board("novelty-v1", "img", {"a": 0.7, "b": 0.6, "c": 0.8}),
-    ]
-    head, rows = summary_table(boards)
-    got = {r[2]: (r[3], r[4], r[5]) for r in rows if r[1] == "anomaly.auroc"}
-    assert got == {
-        "a": ("1.50", "2", "img/novelty-v1, spam/spam-v2"),
-        "b": ("2.50", "2", "img/novelty-v1, spam/spam-v2"),
-        "c": ("1.00", "1", "img/novelty-v1"),
-    }
+    assert median_range([3.0, 1.0, 300.0]) == (3.0, 1.0, 300.0, 3)
+    assert median_range([2.0]) == (2.0, None, None, 1)
+    assert render.Cell(0.5, 0.0, 3).text(3) == "0.500"  # not "0.500 ± 0.000"
+    assert render.Cell(0.5, 0.01, 3).text(3) == "0.500 ± 0.010"
+    assert render.Cell(2.0, None, 3, lo=1.0, hi=3.0, spread="range").text(1) == "2.0 (1.0–3.0)"
+    assert render.Cell(0.5, None, 3, lo=0.4, hi=0.6).text(2) == "0.50 [0.40, 0.60]"

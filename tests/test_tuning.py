@@ -461,14 +461,14 @@ def test_a_second_process_on_one_study_is_refused(registry, tmp_path):
 
 
 def test_tuned_boards_are_variants_the_summary_does_not_rank():
-    from aebench import publish
+    from aebench import ranking
 
     rec = json.loads(
         (Path(__file__).parent / "data/records").rglob("*.json").__next__().read_text()
     )
     rec["group"] = rec["protocol"]["key"] + "~tuned-20"
     boards = render.build_boards([rec])
-    assert boards and publish._newest_versions(boards) == []
+    assert boards and ranking.newest_versions(boards) == []
 
 
 class _Zeros:
