@@ -1,4 +1,4 @@
-"""The ``aebench`` command: list, run, show, export.
+"""The ``aebench`` command: list, run, tune, show, export, plot, publish.
 
 Errors a user can fix are one line on stderr with a non-zero exit; ``--debug`` shows tracebacks.
 """
@@ -16,7 +16,10 @@ from rich.markup import escape
 
 from aebench import __version__
 from aebench.errors import AebenchError
+from aebench.options import execution_options
 from aebench.protocol import PRECISIONS
+from aebench.tuning.command import add_parser as add_tune_parser
+from aebench.tuning.command import run as cmd_tune
 
 EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 2, 1, 130
 
@@ -89,14 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-option", action="append", metavar="K=V", help="for -d PATH (README)")
     p.add_argument("-p", "--protocol", metavar="NAME", help=_PROTOCOL_HELP)
     p.add_argument("--seeds", metavar="LIST", help="comma-separated seeds (default: protocol's)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     _results_dir(p)
-    p.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        help="data files / download cache (default $AEBENCH_DATA or user cache)",
-    )
-    p.add_argument("--no-download", action="store_true", help="never fetch missing data files")
+    execution_options(p)
     p.add_argument("--force", action="store_true", help="rerun runs that already have a record")
     p.add_argument(
         "--budget",
@@ -117,30 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a model config field (repeatable); recorded in the run",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    p.add_argument(
-        "--threads",
-        type=int,
-        metavar="N",
-        help="CPU threads for torch (default: torch's choice; recorded in each run)",
-    )
-    p.add_argument(
-        "--jobs",
-        type=int,
-        metavar="N",
-        help="run N runs at once, each in a worker process of its own on this machine",
-    )
-    p.add_argument(
-        "--cluster",
-        metavar="ADDRESS",
-        help="run on a Dask cluster: tcp://HOST:8786 (a running scheduler) or local:N "
-        "(N local workers); needs `pip install 'aebench[dask]'`",
-    )
-    p.add_argument(
-        "--run-timeout",
-        type=float,
-        metavar="SECONDS",
-        help="stop a run after this long (training + evaluation) and record it as timeout",
-    )
+    add_tune_parser(sub)
 
     p = sub.add_parser("show", help="leaderboards from stored records (nothing is run)")
     _common(p)
@@ -271,12 +245,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from aebench.provenance import resolve_device
 
     registry = _registry(args)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise AebenchError("--threads must be at least 1")
-        import torch
-
-        torch.set_num_threads(args.threads)
+    _set_threads(args)
     seeds = None
     if args.seeds:
         try:
@@ -322,6 +291,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     groups = sorted({r.group for r in requests} | {r.protocol.family for r in requests} - {""})
     _show(results_dir, groups, datasets={r.dataset for r in requests}, registry=registry)
     return 0
+
+
+def _set_threads(args: argparse.Namespace) -> None:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise AebenchError("--threads must be at least 1")
+        import torch
+
+        torch.set_num_threads(args.threads)
 
 
 def _executor(args: argparse.Namespace, registry, device, data):
@@ -454,6 +432,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 COMMANDS = {
     "list": cmd_list,
     "run": cmd_run,
+    "tune": cmd_tune,
     "show": cmd_show,
     "export": cmd_export,
     "plot": cmd_plot,

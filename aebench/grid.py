@@ -33,6 +33,10 @@ class RunRequest:
     config_overrides: tuple[tuple[str, Any], ...] = ()
     #: the protocol fields this request overrides (a variant's record says which)
     protocol_overrides: tuple[tuple[str, Any], ...] = ()
+    #: "test" (a board's run), or "validation": a tuning trial, whose data has no test split
+    evaluate: str = "test"
+    #: what the record says of how its configuration was chosen (``aebench.tuning``)
+    tuning: tuple[tuple[str, Any], ...] = ()
 
     @property
     def label(self) -> str:

@@ -15,8 +15,11 @@ hookspec = pluggy.HookspecMarker("aebench")
 def aebench_register_models(register):
     """Register model plugins.
 
-    :param register: call ``register(name, factory, config=ConfigClass, description=..., tags=...)``
-        once per model; ``factory(spec, code_size, config)`` builds an :class:`aebench.Model`.
+    :param register: call ``register(name, factory, config=ConfigClass, description=..., tags=...,
+        search_space=...)`` once per model; ``factory(spec, code_size, config)`` builds an
+        :class:`aebench.Model`. ``search_space`` maps config fields to ``aebench.tuning``
+        ranges (``Float(lo, hi, log=...)``, ``Int(lo, hi)``, ``Choice(a, b, ...)``) that
+        ``aebench tune`` searches; without it the model is tuned over nothing.
     """
 
 

@@ -160,4 +160,7 @@ def all_figures(records: list[dict[str, Any]], out_dir: Path, stem: str, title: 
         latent_views(records, out_dir / f"{stem}_latent.png", title),
     ]
     made += sample_grids(records, out_dir, stem)
+    from aebench.tuning.curves import tuning_curves
+
+    made.append(tuning_curves(records, out_dir / f"{stem}_tuning.png", title))
     return [p for p in made if p is not None]

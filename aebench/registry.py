@@ -32,6 +32,8 @@ class ModelEntry:
     description: str
     tags: tuple[str, ...]
     origin: Origin
+    #: field -> ``aebench.tuning`` range (Float, Int, Choice); None: tuned over nothing
+    search_space: dict[str, Any] | None = None
 
     @property
     def capabilities(self):
@@ -189,12 +191,16 @@ class Registry:
             config: type | None = None,
             description: str = "",
             tags: Iterable[str] = (),
+            search_space: dict[str, Any] | None = None,
         ) -> None:
             _check_name("model", name, origin)
             if name in self.models:
                 raise DuplicateError(_duplicate("model", name, self.models[name].origin, origin))
+            # checked by `aebench tune` (one line naming model and field), not here: a bad
+            # range must not take the model's default runs away
+            space = dict(search_space) if search_space else None
             self.models[name] = ModelEntry(
-                name, factory, config, description or _doc(factory), tuple(tags), origin
+                name, factory, config, description or _doc(factory), tuple(tags), origin, space
             )
 
         return register

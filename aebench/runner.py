@@ -34,6 +34,9 @@ from aebench import (
 from aebench import metrics as M
 from aebench.dataset import Splits, carve_validation, for_run, split_info
 from aebench.errors import AebenchError, Diverged
+from aebench.evaluation import has_own_score as _has_own_score
+from aebench.evaluation import on_validation, without_test
+from aebench.evaluation import score_name as _score_name
 from aebench.grid import RunRequest, plan, variant_record  # noqa: F401 (runner.plan)
 from aebench.model import DataSpec, EvalContext, FitContext, Model
 from aebench.protocol import OPTIMIZER_IMPLS, PRECISIONS, Protocol
@@ -109,11 +112,13 @@ class DataCache:
     #: data sets kept loaded: runs come protocol by protocol (a family's ten members, say)
     keep = 2
 
-    def get(self, dataset: str, protocol: Protocol) -> Prepared:
-        key = (dataset, protocol.fingerprint())
+    def get(self, dataset: str, protocol: Protocol, validation_only: bool = False) -> Prepared:
+        key = (dataset, protocol.fingerprint(), validation_only)
         if key not in self._cache:
             entry: DatasetEntry = self.registry.dataset(dataset)
             splits = entry.factory().load(protocol, self.data_dir, download=self.download)
+            if validation_only:  # dropped before anything is moved to the device
+                splits = without_test(splits)
             while len(self._cache) >= self.keep:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[key] = prepare(splits, protocol, self.device)
@@ -203,6 +208,7 @@ def new_record(registry: Registry, req: RunRequest, device: torch.device) -> dic
         "device": provenance.device_info(device),
         "software": provenance.software(),
         "started": started.isoformat(),
+        **({"tuning": dict(req.tuning)} if req.tuning else {}),
     }
 
 
@@ -224,7 +230,7 @@ def run_one(
     config = entry.make_config(dict(req.config_overrides))
     record = new_record(registry, req, device)
     try:
-        prepared = data.get(req.dataset, for_run(proto, req.seed))  # the run's own split
+        prepared = data.get(req.dataset, for_run(proto, req.seed), req.evaluate == "validation")
     except AebenchError:
         raise  # a data problem is the user's to fix, for every model alike: stop the suite
     record["dataset"].update(prepared.provenance, **split_info(proto, req.seed))
@@ -388,6 +394,11 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
     t1 = time.perf_counter()
     has_recon = view != "tokens" and "reconstruction" in caps.tasks
     evald = prepared.view(view, binarized_eval=True).copy() if binary else data
+    if req.evaluate == "validation":  # a tuning trial: figures on the validation slice only
+        metrics = on_validation(model, prepared, data, evald, train_x, has_recon)
+        record["metrics"] = {**metrics, "fit_s": fit_s, "eval_s": time.perf_counter() - t1}
+        record["status"] = "ok"
+        return
     likelihoods = proto.estimates_likelihoods  # no estimator runs for boards that omit it
     n_test, split_seed = int(data.test.shape[0]), prepared.protocol.split_seed
     nll_index = nll_examples.select(proto, splits.test_y, n_test, split_seed)
@@ -452,17 +463,3 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
     record["_arrays"] = {**result["per_example"], **pictures}
     record["model"]["parameters"] = model.parameter_count()
     record["status"] = "ok"
-
-
-@torch.no_grad()
-def _has_own_score(model: Model, x: Tensor) -> bool:
-    """Whether the model scores inputs like ``x`` itself (it may for some views only)."""
-    return model.anomaly_score(x[:1]) is not None
-
-
-def _score_name(own_score: bool, weighted: bool) -> str:
-    if own_score:
-        return "model's anomaly_score"
-    if weighted:
-        return "reconstruction squared error weighted by 1/(training variance + 1/n)"
-    return "reconstruction MSE"

@@ -155,6 +155,20 @@ def test_model_declares_capabilities_and_tiny_config(name):
         assert hasattr(entry.config, "tiny"), "configs need a tiny() classmethod for tests"
 
 
+@pytest.mark.parametrize("name", MODELS)
+def test_model_search_space_fits_its_config(name):
+    """Each entry names a config field of a type its range fits, and every bound and choice
+    makes a valid config on its own (what ``aebench tune`` samples)."""
+    from aebench.tuning import Choice, check_space
+
+    entry = _REGISTRY.model(name)
+    check_space(name, entry.config, entry.search_space)
+    for field, param in (entry.search_space or {}).items():
+        values = param.options if isinstance(param, Choice) else (param.lo, param.hi)
+        for v in values:
+            entry.make_config({field: v})
+
+
 def _reconstructs(name: str) -> bool:
     return "reconstruction" in _REGISTRY.model(name).capabilities.tasks
 

@@ -30,3 +30,25 @@ def test_torch_is_pinned_in_exactly_one_place():
     pins = [p for p in REPO.glob("*.txt") if "torch==" in p.read_text()]
     assert [p.name for p in pins] == ["constraints.txt"]
     assert "torch==" not in (REPO / "pyproject.toml").read_text()
+
+
+def test_every_register_argument_is_documented_in_the_readme_and_the_hookspec():
+    """A keyword a plugin can pass to ``register`` (``search_space=`` too) is in the README's
+    plugin section and in its hook's docstring."""
+    import inspect
+
+    from aebench import hookspecs
+    from aebench.registry import Origin, Registry
+
+    section = (REPO / "README.md").read_text().split("## Writing a plugin", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    reg, origin = Registry(), Origin("doc", "doc", "0")
+    for make, hook in (
+        (reg.model_registrar, hookspecs.aebench_register_models),
+        (reg.dataset_registrar, hookspecs.aebench_register_datasets),
+    ):
+        names = list(inspect.signature(make(origin)).parameters)[2:]  # after name, factory
+        assert names
+        for name in names:
+            assert f"{name}=" in section, f"register's {name}= is not in the README"
+            assert f"{name}=" in " ".join(hook.__doc__.split()), f"{name}= not in {hook.__name__}"

@@ -213,3 +213,24 @@ def test_samples_follow_the_model_marginals():
     s = m.sample(20000, torch.Generator().manual_seed(0))
     assert s.shape == (20000, 6)
     torch.testing.assert_close(s.double().mean(0), marginals, atol=0.02, rtol=0)
+
+
+def test_rbm_codes_at_the_protocols_size_and_rbm_256_is_a_labelled_variant(tmp_path):
+    """Like with like: ``rbm``'s code is the protocol's code size; the 256-unit form is a
+    named model whose row says its code differs."""
+    from importlib.metadata import entry_points
+
+    from aebench import render, runner, suite
+    from aebench.plugins import load_registry
+    from aebench.testing import TOY, ToyPlugin
+
+    others = {ep.name for ep in entry_points(group="aebench")} - {"rbm"}
+    registry = load_registry(disabled=others, extra_plugins=[("toy", ToyPlugin)])
+    reqs = runner.plan(registry, ["rbm", "rbm-256"], ["toy"], seeds=[0])
+    data = runner.DataCache(registry, tmp_path, False, torch.device("cpu"))
+    done = suite.run_suite(registry, reqs, tmp_path / "rec", torch.device("cpu"), data).done
+    code = {r["model"]["name"]: r["training"]["code_size"] for r in done}
+    assert code == {"rbm": TOY.code_size, "rbm-256": 256}
+    (board,) = render.build_boards(done)
+    names = {row.model: row.display for row in board.rows}
+    assert names == {"rbm": "rbm", "rbm-256": f"rbm-256 (code 256, not {TOY.code_size})"}

@@ -26,8 +26,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aebench import Capabilities, DataSpec, TorchModel, hookimpl
+from aebench.tuning import Choice, Float
 
-__all__ = ["ConvAE", "ConvAEConfig"]
+__all__ = ["SEARCH_SPACE", "ConvAE", "ConvAEConfig"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,15 @@ class ConvAEConfig:
     @classmethod
     def tiny(cls) -> ConvAEConfig:
         return cls(channels=(4, 8))
+
+
+#: what ``aebench tune`` searches (validation data only); the defaults above are the
+#: starting point, not the outcome of this search
+SEARCH_SPACE = {
+    "channels": Choice((16, 32), (32, 64)),
+    "downsample": Choice("stride", "pool"),
+    "lr": Float(1e-4, 1e-2, log=True),
+}
 
 
 class ConvAE(TorchModel):
@@ -100,4 +110,10 @@ class ConvAE(TorchModel):
 
 @hookimpl
 def aebench_register_models(register):
-    register("conv_ae", ConvAE, config=ConvAEConfig, tags=("autoencoder", "convolutional"))
+    register(
+        "conv_ae",
+        ConvAE,
+        config=ConvAEConfig,
+        tags=("autoencoder", "convolutional"),
+        search_space=SEARCH_SPACE,
+    )

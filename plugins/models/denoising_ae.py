@@ -35,8 +35,9 @@ from torch import Tensor
 
 from aebench import Capabilities, DataSpec, FitContext, TorchModel, hookimpl
 from aebench.nn import mlp
+from aebench.tuning import Choice, Float
 
-__all__ = ["CORRUPTIONS", "DenoisingAE", "DenoisingAEConfig", "corrupt"]
+__all__ = ["CORRUPTIONS", "SEARCH_SPACE", "DenoisingAE", "DenoisingAEConfig", "corrupt"]
 
 CORRUPTIONS = ("gaussian", "masking", "salt_pepper")
 
@@ -71,6 +72,15 @@ class DenoisingAEConfig:
     @classmethod
     def tiny(cls) -> DenoisingAEConfig:
         return cls()
+
+
+#: what ``aebench tune`` searches (validation data only); the defaults above are the
+#: starting point, not the outcome of this search
+SEARCH_SPACE = {
+    "corruption": Choice(*CORRUPTIONS),
+    "level": Float(0.05, 0.5),
+    "lr": Float(1e-4, 1e-2, log=True),
+}
 
 
 class DenoisingAE(TorchModel):
@@ -125,5 +135,9 @@ class DenoisingAE(TorchModel):
 @hookimpl
 def aebench_register_models(register):
     register(
-        "denoising_ae", DenoisingAE, config=DenoisingAEConfig, tags=("autoencoder", "regularised")
+        "denoising_ae",
+        DenoisingAE,
+        config=DenoisingAEConfig,
+        tags=("autoencoder", "regularised"),
+        search_space=SEARCH_SPACE,
     )

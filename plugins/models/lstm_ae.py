@@ -59,8 +59,9 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from aebench import TOKEN_PAD, Capabilities, DataSpec, TorchModel, hookimpl
+from aebench.tuning import Float, Int
 
-__all__ = ["LSTMAE", "LSTMAEConfig", "SCORES"]
+__all__ = ["LSTMAE", "SCORES", "SEARCH_SPACE", "LSTMAEConfig"]
 
 SCORES = ("mean", "sum")
 
@@ -87,6 +88,14 @@ class LSTMAEConfig:
     @classmethod
     def tiny(cls) -> LSTMAEConfig:
         return cls(hidden=16, embed=8)
+
+
+#: what ``aebench tune`` searches (validation data only); the defaults above are the
+#: starting point, not the outcome of this search
+SEARCH_SPACE = {
+    "hidden": Int(32, 256, log=True),
+    "lr": Float(3e-4, 1e-2, log=True),
+}
 
 
 class LSTMAE(TorchModel):
@@ -220,4 +229,10 @@ def _pack(steps: Tensor, lengths: Tensor) -> PackedSequence:
 
 @hookimpl
 def aebench_register_models(register):
-    register("lstm_ae", LSTMAE, config=LSTMAEConfig, tags=("autoencoder", "recurrent"))
+    register(
+        "lstm_ae",
+        LSTMAE,
+        config=LSTMAEConfig,
+        tags=("autoencoder", "recurrent"),
+        search_space=SEARCH_SPACE,
+    )

@@ -29,8 +29,9 @@ from torch import Tensor, nn
 
 from aebench import Capabilities, DataSpec, TorchModel, hookimpl
 from aebench.nn import mlp
+from aebench.tuning import Float
 
-__all__ = ["SparseAE", "SparseAEConfig", "sparsity_penalty"]
+__all__ = ["SEARCH_SPACE", "SparseAE", "SparseAEConfig", "sparsity_penalty"]
 
 # ρ̂ = 0 or 1 makes the KL infinite; a sigmoid saturating over a whole batch must not kill a run.
 _EPS = 1e-6
@@ -63,6 +64,15 @@ class SparseAEConfig:
     @classmethod
     def tiny(cls) -> SparseAEConfig:
         return cls()
+
+
+#: what ``aebench tune`` searches (validation data only); the defaults above are the
+#: starting point, not the outcome of this search
+SEARCH_SPACE = {
+    "rho": Float(0.01, 0.2, log=True),
+    "beta": Float(0.3, 30.0, log=True),
+    "lr": Float(1e-4, 1e-2, log=True),
+}
 
 
 class SparseAE(TorchModel):
@@ -109,4 +119,10 @@ class SparseAE(TorchModel):
 
 @hookimpl
 def aebench_register_models(register):
-    register("sparse_ae", SparseAE, config=SparseAEConfig, tags=("autoencoder", "regularised"))
+    register(
+        "sparse_ae",
+        SparseAE,
+        config=SparseAEConfig,
+        tags=("autoencoder", "regularised"),
+        search_space=SEARCH_SPACE,
+    )

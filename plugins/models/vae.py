@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from aebench import Capabilities, DataSpec, FitContext, LikelihoodEstimate, TorchModel, hookimpl
 from aebench.model import EvalContext
 from aebench.nn import mlp
+from aebench.tuning import Float
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -51,6 +52,7 @@ class VAEConfig:
     score_samples: int = 8
     #: decoder rows (examples × importance samples) evaluated at once by the estimators
     eval_rows: int = 16384
+    lr: float | None = None  # None: the protocol's learning rate
 
     def __post_init__(self) -> None:
         if self.decoder not in ("bernoulli", "gaussian"):
@@ -61,6 +63,11 @@ class VAEConfig:
     @classmethod
     def tiny(cls) -> VAEConfig:
         return cls(score_samples=2, eval_rows=4096)
+
+
+#: what ``aebench tune`` searches (validation data only); the decoder stays Bernoulli, since a
+#: Gaussian one changes what the likelihood column means
+SEARCH_SPACE = {"lr": Float(1e-4, 1e-2, log=True)}
 
 
 def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
@@ -261,4 +268,5 @@ def aebench_register_models(register):
         config=VAEConfig,
         description="Variational autoencoder (Kingma & Welling 2014), IWAE likelihood",
         tags=("generative", "probabilistic"),
+        search_space=SEARCH_SPACE,
     )
