@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import threadpoolctl
 import torch
 from torch import Tensor
 
@@ -280,14 +281,20 @@ def run_one(
 @contextlib.contextmanager
 def _torch_state_kept(record: dict[str, Any]) -> Iterator[None]:
     """Restore torch's process-wide switches after a run, so one plugin that turns autograd
-    off or changes the default dtype cannot break the runs after it; the record says so."""
+    off or changes the default dtype cannot break the runs after it; the record says so.
+
+    NumPy's and SciPy's BLAS run on as many threads as torch for the run (the record's
+    ``device.threads``): a closed-form fit (PCA's eigensolver) sums in a thread-dependent
+    order, so the same run in a Dask worker (one BLAS thread) and in the CLI's process (one
+    per core) differed in the last bits."""
     grad, dtype, threads = (
         torch.is_grad_enabled(),
         torch.get_default_dtype(),
         torch.get_num_threads(),
     )
     try:
-        yield
+        with threadpoolctl.threadpool_limits(limits=threads, user_api="blas"):
+            yield
     finally:
         changed = []
         if torch.is_grad_enabled() != grad:

@@ -24,9 +24,12 @@ SUBSET = DIGITS_V2.with_overrides(
 )
 
 
-def test_mnist_v2_changes_only_the_likelihood_examples():
+def test_mnist_v2_changes_only_the_likelihood_examples_and_the_adam_kernel():
     assert (MNIST_V2.nll_examples, MNIST_V2.iwae_examples, MNIST_V2.version) == (1000, None, 2)
-    back = MNIST_V2.with_overrides(version=1, nll_examples=None, iwae_examples=1000)
+    assert MNIST_V2.optimizer_impl == "fused"
+    back = MNIST_V2.with_overrides(
+        version=1, nll_examples=None, iwae_examples=1000, optimizer_impl="single"
+    )
     assert dataclasses.replace(back, description=MNIST_V1.description) == MNIST_V1
     assert "nll_examples" not in MNIST_V1.to_dict()  # the published fingerprint stays
 

@@ -38,9 +38,10 @@ PAIRS = [
 
 
 @pytest.mark.parametrize("new, old", PAIRS, ids=lambda p: p.key)
-def test_new_versions_change_only_the_split(new, old):
+def test_new_versions_change_only_the_split_and_the_adam_kernel(new, old):
     assert new.split_per_seed and not old.split_per_seed and new.version == old.version + 1
-    back = new.with_overrides(version=old.version, split_per_seed=False)
+    assert (new.optimizer_impl, old.optimizer_impl) == ("fused", "single")
+    back = new.with_overrides(version=old.version, split_per_seed=False, optimizer_impl="single")
     assert dataclasses.replace(back, description=old.description) == old
     # published fingerprints stay: the new field is left out where it has its default
     assert "split_per_seed" not in old.to_dict() and new.to_dict()["split_per_seed"] is True

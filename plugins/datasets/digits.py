@@ -51,11 +51,13 @@ DIGITS_NOVELTY_V1 = dataclasses.replace(
 
 
 #: digits-v1 and digits-novelty-v1 with a split drawn per run seed (the split seed derived from
-#: the run seed and recorded in every record); every other setting as v1.
+#: the run seed and recorded in every record), and fused Adam (``optimizer_impl``: the same
+#: update, another rounding, 1.1-1.3x faster steps); every other setting as v1.
 DIGITS_V2 = dataclasses.replace(
     DIGITS_V1,
     version=2,
     split_per_seed=True,
+    optimizer_impl="fused",
     description="sklearn 8x8 digits, stratified 70/30 split drawn per seed, pixels/16, code 8, "
     "30k samples",
 )
@@ -63,6 +65,7 @@ DIGITS_NOVELTY_V2 = dataclasses.replace(
     DIGITS_NOVELTY_V1,
     version=2,
     split_per_seed=True,
+    optimizer_impl="fused",
     description="sklearn 8x8 digits novelty: train on digits 1-9, digit 0 is the anomaly; "
     "stratified 70/30 split drawn per seed",
 )
