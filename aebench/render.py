@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -76,11 +77,24 @@ class Cell:
             if self.spread == "range":
                 s += "" if lo == hi else f" ({lo}–{hi})"
             else:
+                for more in range(1, 4):  # an interval inside the last digit: show its width
+                    if lo != hi or self.hi <= self.lo:
+                        break
+                    fine = f"{{:,.{digits + more}f}}".format
+                    lo, hi = fine(self.lo), fine(self.hi)
                 s += f" [{lo}, {hi}]"
         elif ci and self.half:  # a zero half-width: the same value on every seed, no interval
-            s += " ± " + fmt(self.half)
+            s += " ± " + _finer(digits, self.half)(self.half)
         s = f"{s} ({self.note})" if self.note else s
         return f"{s} {self.flag}" if self.flag else s
+
+
+def _finer(digits: int, width: float):
+    """A format with enough decimals that a nonzero half-width shows (never "± 0.000", which
+    reads as certainty): the table's digits, or as many more as its first significant one."""
+    if width > 0 and round(width, digits) == 0:
+        digits = max(digits, -math.floor(math.log10(width)))
+    return f"{{:,.{digits}f}}".format
 
 
 @dataclass

@@ -234,14 +234,21 @@ def _flags(board: render.Board, rows: dict[str, list[dict[str, Any]]]) -> list[s
 def _caption(
     board: render.Board, reps: bootstrap.Replicates, keys: list[str], notes: list[str]
 ) -> list[str]:
-    method = bootstrap.method_note(reps.n_boot, len(reps.units))
-    lines = [
-        f"Intervals: [lo, hi] = mean ± t·SE (95 %), the SE from a {method}, its seed part "
-        "made unbiased; Student t on Welch-Satterthwaite degrees of freedom (few seeds: wide). "
-        "It covers both the training seeds and the finite test set. Timings: median (min–max) "
-        "over seeds. A value with no interval is the same on every seed and has no per-example "
-        "values to resample."
-    ]
+    lines = []
+    if reps.units:
+        method = bootstrap.method_note(reps.n_boot, len(reps.units))
+        lines.append(
+            f"Intervals: [lo, hi] = mean ± t·SE (95 %), the SE from a {method}, its seed part "
+            "made unbiased; Student t on Welch-Satterthwaite degrees of freedom (few seeds: "
+            "wide). It covers both the training seeds and the finite test set. Timings: median "
+            "(min–max) over seeds. A value with no interval is the same on every seed and has "
+            "no per-example values to resample."
+        )
+    if any(r.stale for r in board.rows):
+        lines.append(
+            "STALE rows are not resampled: mean ± 95 % Student-t interval over seeds only "
+            "(no test-set variation), timings median (min–max)."
+        )
     lines += reps.notes
     missing = sorted({m for k in keys for m in reps.missing.get(k, [])})
     if missing:
