@@ -86,22 +86,94 @@ def of_record(record: dict[str, Any]) -> dict[str, np.ndarray] | None:
         return None
 
 
+#: arrays only ``aebench plot`` reads; every other array feeds a table or a statistic
+PICTURES = ("picture_inputs", "picture_recons", "samples")
+FIGURE_ONLY = (*PICTURES, "codes", "code_labels")
+
+
+def is_image(shape) -> bool:
+    """A (1, H, W) example: the only shape the picture grids draw (``aebench.plots``)."""
+    return bool(shape) and len(shape) == 3 and shape[0] == 1
+
+
+def keeps_figures(seed: int, seeds) -> bool:
+    """Whether a run stores the figure-only arrays: the figures draw on each model's lowest
+    seed, so of a protocol's seeds only the first keeps them (a seed outside the protocol's,
+    a user's own run, keeps them too); the per-example values every statistic resamples are
+    kept for every seed."""
+    seeds = list(seeds)
+    return not seeds or seed == seeds[0] or seed not in seeds
+
+
 @torch.no_grad()
 def picture_arrays(
-    model, test_x: Tensor, test_y: Tensor | None, seed: int, generative: bool, reconstructs: bool
+    model,
+    test_x: Tensor,
+    test_y: Tensor | None,
+    seed: int,
+    generative: bool,
+    reconstructs: bool,
+    image: bool = True,
 ) -> dict[str, Tensor | None]:
-    """Reconstructions of the first test images, samples and codes, for ``aebench plot``."""
+    """Reconstructions of the first test images, samples and codes, for ``aebench plot``
+    (pictures and samples only of ``image`` data: no figure draws a bag of words)."""
     out: dict[str, Tensor | None] = {}
     if reconstructs:
-        x = test_x[:N_PICTURE]
-        out["picture_inputs"] = x
-        out["picture_recons"] = model.reconstruct(x)
+        if image:
+            x = test_x[:N_PICTURE]
+            out["picture_inputs"] = x
+            out["picture_recons"] = model.reconstruct(x)
         n = min(N_CODES, test_x.shape[0])
         codes = torch.cat([model.encode(test_x[i : i + 500]) for i in range(0, n, 500)])
         if codes.shape[1] > 0:
             out["codes"] = codes
             out["code_labels"] = test_y[:n] if test_y is not None else None
-    if generative:
+    if generative and image:
         g = torch.Generator(device=test_x.device).manual_seed(seed)
         out["samples"] = model.sample(N_SAMPLES, g)
     return out
+
+
+def compact(record_path: Path) -> int:
+    """Apply today's storage rule to a stored record's arrays (figure-only arrays of seeds
+    after the first and pictures of non-image data dropped; every per-example value the
+    statistics use kept); the record's ``arrays_sha256`` follows. Returns bytes saved."""
+    record = storage.read_record(record_path)
+    side = sidecar(record_path)
+    if not side.exists() or record.get("status") != "ok":
+        return 0
+    arrays = read(side, record.get("arrays_sha256"))
+    drop = set()
+    if not is_image(record.get("dataset", {}).get("shape")):
+        drop |= set(PICTURES)
+    if not keeps_figures(record["seed"], record.get("protocol", {}).get("seeds") or []):
+        drop |= set(FIGURE_ONLY)
+    if not drop & set(arrays):
+        return 0
+    before = side.stat().st_size
+    record["arrays_sha256"] = write(side, {k: v for k, v in arrays.items() if k not in drop})
+    storage.write_record(record_path, record)
+    return before - side.stat().st_size
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m aebench.artifacts compact DIR``: compact every record's arrays under DIR."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m aebench.artifacts")
+    ap.add_argument("action", choices=["compact"])
+    ap.add_argument("results_dir", type=Path)
+    args = ap.parse_args(argv)
+    if not args.results_dir.is_dir():
+        print(f"error: {args.results_dir}: no such results directory", flush=True)
+        return 2
+    saved = n = 0
+    for path in sorted(args.results_dir.rglob("seed-*.json")):
+        got = compact(path)
+        saved, n = saved + got, n + (got > 0)
+    print(f"compacted {n} record(s)' arrays, {saved / 1e6:.1f} MB saved")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

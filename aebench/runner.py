@@ -463,9 +463,12 @@ def _train_and_evaluate(record, entry, config, req, prepared, view, device, prog
     record["metrics"] = metrics
     record["likelihood"] = result["likelihood"]
     test_y = splits.test_y.to(device) if splits.test_y is not None else None
-    pictures = artifacts.picture_arrays(
-        model, data.test, test_y, req.seed, caps.generative, has_recon
-    )
+    pictures = {}
+    if artifacts.keeps_figures(req.seed, proto.seeds):  # figures draw on the first seed's run
+        image = artifacts.is_image(splits.shape)
+        pictures = artifacts.picture_arrays(
+            model, data.test, test_y, req.seed, caps.generative, has_recon, image
+        )
     # per-example values (paired tests, curves) and pictures go beside the record (.npz)
     record["_arrays"] = {**result["per_example"], **pictures}
     record["model"]["parameters"] = model.parameter_count()

@@ -157,11 +157,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _show(results_dir, groups: list[str], dataset: str, registry) -> None:
-    """The defaults board (when it was run) and the tuned board, one after the other."""
+    """The defaults board (when it was run) and the tuned board, one after the other, with
+    the statistics ``aebench show`` gives them (bootstrap intervals, Holm marks, flags)."""
     from aebench import cli, render, storage
 
     records, _ = storage.load_records(results_dir)
-    out = cli._wide_console()
-    for b in render.build_boards(records, stale=cli._stale(registry)):
-        if b.group in groups and b.dataset == dataset:
-            out.print(render.to_rich(b))
+    present = {b.group for b in render.build_boards(records)}
+    cli._show(results_dir, [g for g in groups if g in present], {dataset}, registry=registry)
