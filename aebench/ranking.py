@@ -57,6 +57,8 @@ class TaskRanks:
     left_out: dict[str, str] = field(default_factory=dict)
     #: the task's boards not used: superseded versions and variants
     superseded: list[str] = field(default_factory=list)
+    #: newest boards not used because every row on them is stale
+    all_stale: list[str] = field(default_factory=list)
     friedman: tuple[float, float] | None = None
     #: Nemenyi p-values (models x models), scikit-posthocs
     nemenyi: object = None
@@ -76,7 +78,12 @@ def task_ranks(
 ) -> TaskRanks | None:
     """The task's rank table over the newest boards; ``reps`` by board name (``_board_name``)."""
     metric = HEADLINE[task]
-    used = [b for b in newest_versions(boards) if any(c.key == metric for c in b.columns)]
+    cands = [b for b in boards if any(c.key == metric for c in b.columns)]
+    # a board with no row of today's code is no evidence about today's models (were it
+    # counted, every model would lack a board): the newest version that has such rows counts
+    current = [b for b in cands if any(not r.stale and r.cells[metric].n for r in b.rows)]
+    used = newest_versions(current)
+    all_stale = [b for b in newest_versions(cands) if b not in current]
     if not used:
         return None
     better = next(c.better for c in used[0].columns if c.key == metric)
@@ -106,9 +113,8 @@ def task_ranks(
     )
     refs = {r.model for b in used for r in b.rows if r.reference}
     tr = TaskRanks(task, metric, [_board_name(b) for b in used], models, ranks, refs, left_out)
-    tr.superseded = sorted(
-        _board_name(b) for b in boards if b not in used and any(c.key == metric for c in b.columns)
-    )
+    tr.superseded = sorted(_board_name(b) for b in cands if b not in used and b not in all_stale)
+    tr.all_stale = [_board_name(b) for b in all_stale]
     if len(models) >= 3 and len(used) >= 2:
         _tests(tr)
     return tr
@@ -208,6 +214,13 @@ def _task_note(tr: TaskRanks, figure: str | None) -> str:
         lines.append(
             "Not used, as a newer version or the published protocol counts that data set: "
             + ", ".join(tr.superseded)
+            + "."
+        )
+    if tr.all_stale:
+        lines.append(
+            "Not used, as every row on it is STALE (made by another implementation of its "
+            "model; to be rerun; an older version with current rows counts instead): "
+            + ", ".join(tr.all_stale)
             + "."
         )
     if tr.left_out:

@@ -386,3 +386,13 @@ def test_stale_rows_are_shown_not_marked_nor_ranked(tmp_path):
     assert cells["old"].mark == "" and cells["old"].lo is None  # as recorded: t interval only
     tr = ranking.task_ranks([board], {"digits/digits-v1": reps}, "reconstruction")
     assert tr.models == ["new", "other"] and tr.left_out == {"old": "stale on digits/digits-v1"}
+    # a newest board with no current row is not used (else every model would lack a board)
+    everyone = render.build_boards(recs, stale=lambda r: "made by another implementation")
+    assert ranking.task_ranks(everyone, {}, "reconstruction") is None
+    newer = [dict(r, group="digits-v2") for r in recs]
+    boards = render.build_boards(
+        recs + newer, stale=lambda r: None if r["group"] == "digits-v1" else "another"
+    )
+    tr = ranking.task_ranks(boards, {}, "reconstruction")
+    assert tr.boards == ["digits/digits-v1"] and tr.all_stale == ["digits/digits-v2"]
+    assert "every row on it is STALE" in ranking._task_note(tr, None)
