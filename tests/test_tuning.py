@@ -527,3 +527,23 @@ def test_a_protocol_family_is_tuned_member_by_member():
         pytest.skip("no installed data set defines a protocol family")
     with pytest.raises(AebenchError, match="tune one at a time, e.g. -p "):
         tune.plan(registry, ["pca"], None, family, 2)
+
+
+def test_a_model_that_does_not_apply_says_so_not_that_its_trials_failed(registry, tmp_path):
+    from optuna.trial import TrialState
+
+    entry = registry.model("spy-ae")
+    entry.search_space = {"mode": Choice("raise", "nan")}
+    p = tune.plan(registry, ["spy-ae"], None, "tunetoy", 3)
+    try:
+        tune.open_studies(p, tmp_path, tune.Reporter())
+        study = p.models[0].study
+        for _ in range(3):  # as _tell stores a run the data set does not suit
+            trial = study.ask({"mode": entry.search_space["mode"].distribution()})
+            trial.set_user_attr("status", "not-applicable")
+            study.tell(trial, state=TrialState.FAIL)
+        reqs = tune.board_requests(p, tmp_path)
+    finally:
+        p.close()
+    info = dict(reqs[0].tuning)
+    assert info["chosen"] == "not applicable to this data (nothing to tune)"

@@ -319,6 +319,8 @@ def _best(p: Plan, m: _Model, results_dir: Path) -> tuple[dict[str, Any], tuple]
         failed=len(trials) - len(ok),
     )
     if not ok:
+        if any(t.user_attrs.get("status") == "not-applicable" for t in trials):
+            return {**info, "chosen": "not applicable to this data (nothing to tune)"}, ()
         return {**info, "chosen": f"defaults (all {len(trials)} trials failed)"}, ()
     sign = 1.0 if p.criterion.direction == "minimize" else -1.0
     best = min(ok, key=lambda t: (sign * t.value, t.number))  # a tie: the earlier trial
