@@ -154,10 +154,16 @@ def main(argv: list[str] | None = None) -> int:
     done = {(r["model"], _key(r["overrides"])) for r in rows}
     jobs = [(args.data_dir, n, o) for n in names for o in CANDIDATES[n] if (n, _key(o)) not in done]
     ctx = mp.get_context("spawn")
-    with ctx.Pool(max(1, min(args.jobs, len(jobs))), maxtasksperchild=1) as pool:
-        for row in pool.imap_unordered(_one, jobs):
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+    from aebench.errors import AebenchError
+
+    try:
+        with ctx.Pool(max(1, min(args.jobs, len(jobs))), maxtasksperchild=1) as pool:
+            for row in pool.imap_unordered(_one, jobs):
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    except AebenchError as exc:  # e.g. no MNIST files under DATA_DIR: one line, nothing written
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     for n in names:
         mine = sorted((r for r in rows if r["model"] == n), key=lambda r: _key(r["overrides"]))
         result[n] = {
