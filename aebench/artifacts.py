@@ -35,8 +35,9 @@ def sidecar(record_path: Path) -> Path:
 
 
 def write(path: Path, arrays: dict[str, Any]) -> str:
-    """Write ``arrays`` atomically (temp file + rename), float arrays as float32; return the
-    file's SHA-256 (for the record)."""
+    """Write ``arrays`` atomically (temp file + rename), float arrays as float32, each member
+    deflated (lossless; an ``.npz`` as ``np.savez_compressed`` writes it); return the file's
+    SHA-256 (for the record)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:  # an .npz numpy reads
         for k, v in arrays.items():
@@ -45,8 +46,11 @@ def write(path: Path, arrays: dict[str, Any]) -> str:
             a = v.detach().cpu().numpy() if isinstance(v, Tensor) else np.asarray(v)
             if a.dtype.kind == "f":
                 a = a.astype(np.float32)
-            # a fixed timestamp (np.savez stamps the time): equal arrays, equal bytes and hash
-            with z.open(zipfile.ZipInfo(f"{k}.npy", date_time=_EPOCH), "w") as f:
+            # a fixed timestamp (np.savez stamps the time): equal arrays, equal bytes and hash;
+            # a ZipInfo is stored uncompressed unless told, whatever the ZipFile's default
+            info = zipfile.ZipInfo(f"{k}.npy", date_time=_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with z.open(info, "w") as f:
                 np.lib.format.write_array(f, np.ascontiguousarray(a), allow_pickle=False)
     blob = buf.getvalue()
     storage.atomic_write(path, blob)
@@ -137,7 +141,8 @@ def picture_arrays(
 def compact(record_path: Path) -> int:
     """Apply today's storage rule to a stored record's arrays (figure-only arrays of seeds
     after the first and pictures of non-image data dropped; every per-example value the
-    statistics use kept); the record's ``arrays_sha256`` follows. Returns bytes saved."""
+    statistics use kept; members deflated); the record's ``arrays_sha256`` follows. Returns
+    bytes saved."""
     record = storage.read_record(record_path)
     side = sidecar(record_path)
     if not side.exists() or record.get("status") != "ok":
@@ -148,7 +153,7 @@ def compact(record_path: Path) -> int:
         drop |= set(PICTURES)
     if not keeps_figures(record["seed"], record.get("protocol", {}).get("seeds") or []):
         drop |= set(FIGURE_ONLY)
-    if not drop & set(arrays):
+    if not drop & set(arrays) and _deflated(side):
         return 0
     before = side.stat().st_size
     record["arrays_sha256"] = write(side, {k: v for k, v in arrays.items() if k not in drop})
@@ -156,17 +161,61 @@ def compact(record_path: Path) -> int:
     return before - side.stat().st_size
 
 
+def drop_superseded(results_dir: Path, stale=None) -> tuple[int, int]:
+    """Remove the arrays of the records on superseded boards (``aebench.render.superseded``:
+    shown as recorded, never tested) but for each model's first seed (its figures); each such
+    record says so in ``arrays_not_kept``. Returns (records, bytes saved)."""
+    from aebench import render
+
+    records, _ = storage.load_records(results_dir)
+    newer = render.superseded(records, stale)
+    n = saved = 0
+    for r in records:
+        top = newer.get((r["group"], r["dataset"]["name"]))
+        side = sidecar(Path(r["_path"]))
+        if top is None or keeps_figures(r["seed"], r["protocol"].get("seeds") or []):
+            continue
+        if not side.exists():
+            continue
+        saved += side.stat().st_size
+        r["arrays_sha256"] = None
+        r["arrays_not_kept"] = f"superseded by {top}: no statistic resamples this board"
+        storage.write_record(Path(r["_path"]), r)
+        side.unlink()
+        n += 1
+    return n, saved
+
+
+def _deflated(path: Path) -> bool:
+    with zipfile.ZipFile(path) as z:
+        return all(i.compress_type == zipfile.ZIP_DEFLATED for i in z.infolist())
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m aebench.artifacts compact DIR``: compact every record's arrays under DIR."""
+    """``python -m aebench.artifacts compact DIR``: compact every record's arrays under DIR
+    and remove those of superseded boards' later seeds."""
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m aebench.artifacts")
     ap.add_argument("action", choices=["compact"])
     ap.add_argument("results_dir", type=Path)
+    ap.add_argument(
+        "--remove-only",
+        action="store_true",
+        help="only remove superseded boards' arrays, rewrite no file (under git, a rewritten "
+        "file adds its new bytes to the history)",
+    )
     args = ap.parse_args(argv)
     if not args.results_dir.is_dir():
         print(f"error: {args.results_dir}: no such results directory", flush=True)
         return 2
+    from aebench.implementation import checker
+    from aebench.plugins import load_registry
+
+    n, saved = drop_superseded(args.results_dir, checker(load_registry()))
+    print(f"superseded boards: {n} later seed(s)' arrays removed, {saved / 1e6:.1f} MB saved")
+    if args.remove_only:
+        return 0
     saved = n = 0
     for path in sorted(args.results_dir.rglob("seed-*.json")):
         got = compact(path)

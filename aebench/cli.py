@@ -41,12 +41,23 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
-def _results_dir(p: argparse.ArgumentParser) -> None:
+def _results_dir(p: argparse.ArgumentParser, several: bool = False) -> None:
+    more = (
+        "; repeat it to merge directories: boards of equal protocols become one" if several else ""
+    )
     p.add_argument(
         "--results-dir",
         metavar="DIR",
-        help="where run records live (default $AEBENCH_RESULTS or ./aebench-runs)",
+        action="append" if several else "store",
+        help=f"where run records live (default $AEBENCH_RESULTS or ./aebench-runs){more}",
     )
+
+
+def _results_dirs(args: argparse.Namespace) -> list[Path]:
+    """The --results-dir directories of show/export/plot/publish, the default when none."""
+    from aebench import storage
+
+    return [storage.default_results_dir(d) for d in args.results_dir or [None]]
 
 
 _PROTOCOL_HELP = "protocol: name (its current version), name-vN or name-vN~FINGERPRINT"
@@ -118,27 +129,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("show", help="leaderboards from stored records (nothing is run)")
     _common(p)
-    _results_dir(p)
+    _results_dir(p, several=True)
     p.add_argument("-p", "--protocol", metavar="NAME", help="only this " + _PROTOCOL_HELP)
 
     p = sub.add_parser("export", help="write leaderboards as markdown/github/latex/csv")
     _common(p)
-    _results_dir(p)
+    _results_dir(p, several=True)
     p.add_argument("-p", "--protocol", metavar="NAME", help="only this " + _PROTOCOL_HELP)
     p.add_argument("--format", default="markdown", choices=["markdown", "github", "latex", "csv"])
     p.add_argument("--out-dir", metavar="DIR", help="where tables are written " + _OUT_HELP)
 
     p = sub.add_parser("plot", help="pictures (PNG) from stored records and their arrays")
     _common(p)
-    _results_dir(p)
+    _results_dir(p, several=True)
     p.add_argument("-p", "--protocol", metavar="NAME", help="only this " + _PROTOCOL_HELP)
     p.add_argument("--out-dir", metavar="DIR", help="where pictures go " + _FIGURES_HELP)
 
     p = sub.add_parser("publish", help="tables with significance marks, ranks and pictures")
     _common(p)
-    _results_dir(p)
+    _results_dir(p, several=True)
     p.add_argument("--out-dir", metavar="DIR", help="where the files go " + _OUT_HELP)
     p.add_argument("--no-figures", action="store_true", help="tables only")
+    p.add_argument(
+        "--site",
+        metavar="DIR",
+        help="also a static web site there (opens from file://; inside --out-dir it links the "
+        "figures, elsewhere it copies them)",
+    )
     return parser
 
 
@@ -332,15 +349,16 @@ def _stale(registry):
 
 
 def _show(
-    results_dir: Path,
+    results_dirs: Path | list[Path],
     groups: list[str] | None,
     datasets: set[str] | None = None,
     args=None,
     registry=None,
 ) -> int:
-    from aebench import publish, render, storage
+    from aebench import merge, publish, render
 
-    records, problems = storage.load_records(results_dir)
+    dirs = [results_dirs] if isinstance(results_dirs, Path) else results_dirs
+    records, problems = merge.load(dirs)
     err, out = Console(stderr=True), _wide_console()
     for p in problems:
         err.print(f"[yellow]warning:[/] skipped {p}", highlight=False, soft_wrap=True)
@@ -355,7 +373,8 @@ def _show(
     if not boards:
         what = f" of {', '.join(groups)}" if groups and None not in groups else ""
         raise AebenchError(
-            f"no records{what} in {results_dir}; run `aebench run` first or pass --results-dir"
+            f"no records{what} in {', '.join(map(str, dirs))}; run `aebench run` first or pass "
+            "--results-dir"
         )
     for b in boards:
         publish.mark_significance(b, records, stale=stale)
@@ -370,26 +389,31 @@ def _wide_console() -> Console:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from aebench import storage
+    return _show(_results_dirs(args), None, args=args, registry=_registry(args))
 
-    return _show(
-        storage.default_results_dir(args.results_dir), None, args=args, registry=_registry(args)
-    )
+
+def _load(args: argparse.Namespace) -> tuple[list[Path], list[dict[str, Any]]]:
+    """The --results-dir directories and their records (merged); skipped files are warned."""
+    from aebench import merge
+
+    dirs = _results_dirs(args)
+    records, problems = merge.load(dirs)
+    for p in problems:
+        Console(stderr=True).print(f"[yellow]warning:[/] skipped {p}", highlight=False)
+    if not records:
+        raise AebenchError(f"no records in {', '.join(map(str, dirs))}; run `aebench run` first")
+    return dirs, records
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from aebench import publish, render, storage
 
-    results_dir = storage.default_results_dir(args.results_dir)
-    records, problems = storage.load_records(results_dir)
-    err = Console(stderr=True)
-    for p in problems:
-        err.print(f"[yellow]warning:[/] skipped {p}", highlight=False, soft_wrap=True)
+    dirs, records = _load(args)
     stale = _stale(_registry(args))
     boards = render.build_boards(records, _group(args, records), stale)
     if not boards:
-        raise AebenchError(f"no records in {results_dir}; run `aebench run` first")
-    out_dir = _out_dir(args, results_dir)
+        raise AebenchError(f"no records of {args.protocol} in {', '.join(map(str, dirs))}")
+    out_dir = _out_dir(args, dirs[0])
     out_dir.mkdir(parents=True, exist_ok=True)
     ext = {"markdown": "md", "github": "md", "latex": "tex", "csv": "csv"}[args.format]
     for b in boards:
@@ -401,16 +425,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from aebench import plots, render, storage
+    from aebench import plots, render
 
-    results_dir = storage.default_results_dir(args.results_dir)
-    records, problems = storage.load_records(results_dir)
-    for p in problems:
-        Console(stderr=True).print(f"[yellow]warning:[/] skipped {p}", highlight=False)
+    dirs, records = _load(args)
     boards = render.build_boards(records, _group(args, records))
     if not boards:
-        raise AebenchError(f"no records in {results_dir}; run `aebench run` first")
-    out_dir = _out_dir(args, results_dir, "figures")
+        raise AebenchError(f"no records of {args.protocol} in {', '.join(map(str, dirs))}")
+    out_dir = _out_dir(args, dirs[0], "figures")
     for b in (b for b in boards if not b.members):  # a family's pictures are its members'
         recs = render.records_of(b, records)
         for path in plots.all_figures(recs, out_dir, f"{b.group}_{b.dataset}", b.title):
@@ -419,12 +440,13 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from aebench import publish, storage
+    from aebench import publish
 
-    results_dir = storage.default_results_dir(args.results_dir)
-    out_dir = _out_dir(args, results_dir)
+    dirs = _results_dirs(args)
+    out_dir = _out_dir(args, dirs[0])
     stale = _stale(_registry(args))
-    for path in publish.publish(results_dir, out_dir, figures=not args.no_figures, stale=stale):
+    site = Path(args.site) if args.site else None
+    for path in publish.publish(dirs, out_dir, not args.no_figures, stale, site):
         Console().print(f"wrote {path}", highlight=False)
     return 0
 

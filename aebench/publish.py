@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,53 +27,108 @@ def mark_significance(
 ) -> Replicates:
     """Intervals, marks and flags of ``board`` (aebench.significance) from its current records
     among ``records`` (stale ones are shown as recorded, never tested); its resamples."""
-    if board.members:  # a family board's cells are means of its members' boards
-        return Replicates(n_boot, ())
+    if board.members or board.superseded_by:  # a family's cells are its members' means; a
+        return Replicates(n_boot, ())  # superseded board is shown as recorded
     current = [r for r in render.records_of(board, records) if stale is None or stale(r) is None]
     if board.show_likelihood:  # NLL over the board's common examples, as its cells show it
         current, _ = nll_examples.align(current)
     return significance.annotate(board, current, n_boot, by_config=stale is None)
 
 
-def publish(
-    results_dir: Path,
-    out_dir: Path,
-    figures: bool = True,
-    stale: render.Staleness | None = None,
-) -> list[Path]:
-    """Every board's tables and figures, and the summary, from the records in ``results_dir``;
-    ``stale`` (see ``render.build_boards``) marks rows today's code would not reproduce."""
-    records, problems = storage.load_records(results_dir)
-    if not records:
-        from aebench.errors import AebenchError
+@dataclass
+class Publication:
+    """What ``publish`` writes, before it is written: the marked boards and the summary's ranks.
 
-        raise AebenchError(f"no records in {results_dir}; run `aebench run` first")
+    Every output (markdown, CSV, the site of :mod:`aebench.site`) renders this one object, so
+    the files and the pages can never disagree.
+    """
+
+    records: list[dict[str, Any]]
+    #: one line per file under the results directories that was not a readable record
+    problems: list[str]
+    boards: list[render.Board]
+    #: each board's bootstrap resamples, by ``"dataset/group"``
+    reps: dict[str, Replicates]
+    tasks: list[ranking.TaskRanks]
+    #: the pictures of each board by its stem (``group_dataset``), filled in as they are drawn
+    figures: dict[str, list[Path]] = field(default_factory=dict)
+    #: the critical-difference diagram of each headline task, where one was drawn
+    diagrams: dict[str, Path] = field(default_factory=dict)
+    #: summary.md's text and summary.csv's header and rows (:func:`aebench.ranking.summary`)
+    summary_text: str = ""
+    summary_head: list[str] = field(default_factory=list)
+    summary_rows: list[list] = field(default_factory=list)
+
+
+def stem(board: render.Board) -> str:
+    """The file name stem of a board's tables and pictures."""
+    return f"{board.group}_{board.dataset}"
+
+
+def compose(
+    records: list[dict[str, Any]],
+    problems: list[str] | None = None,
+    stale: render.Staleness | None = None,
+) -> Publication:
+    """Every board with its intervals, marks and provenance line, and the ranks across boards."""
     boards = render.build_boards(records, stale=stale)
-    written: list[Path] = []
     reps: dict[str, Replicates] = {}
     for b in boards:
         recs = render.records_of(b, records)
         reps[f"{b.dataset}/{b.group}"] = mark_significance(b, recs, stale=stale)
         b.caption.append(_software_line(recs))
-        stem = f"{b.group}_{b.dataset}"
-        written.append(_write(out_dir / f"{stem}.md", render.export(b, "markdown")))
-        written.append(_write(out_dir / f"{stem}.csv", render.export(b, "csv")))
-        if figures and not b.members:  # a family's pictures are its members'
-            written += plots.all_figures(recs, out_dir / "figures", stem, b.title)
     tasks = [t for t in (ranking.task_ranks(boards, reps, k) for k in ranking.HEADLINE) if t]
+    return Publication(records, list(problems or ()), boards, reps, tasks)
+
+
+def publish(
+    results_dirs: Path | list[Path],
+    out_dir: Path,
+    figures: bool = True,
+    stale: render.Staleness | None = None,
+    site: Path | None = None,
+) -> list[Path]:
+    """Every board's tables and figures, and the summary, from the records in
+    ``results_dirs`` (several are merged, :mod:`aebench.merge`); ``stale`` (see
+    ``render.build_boards``) marks rows today's code would not reproduce; ``site``: also a
+    static web site there (:mod:`aebench.site`)."""
+    from aebench import merge
+
+    dirs = [results_dirs] if isinstance(results_dirs, Path) else list(results_dirs)
+    records, problems = merge.load(dirs)
+    if not records:
+        from aebench.errors import AebenchError
+
+        raise AebenchError(f"no records in {', '.join(map(str, dirs))}; run `aebench run` first")
+    pub = compose(records, problems, stale)
+    written: list[Path] = []
+    for b in pub.boards:
+        name = stem(b)
+        written.append(_write(out_dir / f"{name}.md", render.export(b, "markdown")))
+        written.append(_write(out_dir / f"{name}.csv", render.export(b, "csv")))
+        if figures and not b.members:  # a family's pictures are its members'
+            recs = render.records_of(b, records)
+            pub.figures[name] = plots.all_figures(recs, out_dir / "figures", name, b.title)
+            written += pub.figures[name]
     names = {}
-    for t in tasks:
+    for t in pub.tasks:
         path = out_dir / "figures" / f"critical-difference_{t.task}.png"
         if figures and ranking.diagram(t, path) is not None:
             written.append(path)
+            pub.diagrams[t.task] = path
             names[t.task] = f"figures/{path.name}"
-    text, head, rows = ranking.summary(tasks, names)
+    text, head, rows = ranking.summary(pub.tasks, names)
+    pub.summary_text, pub.summary_head, pub.summary_rows = text, head, rows
     written.append(_write(out_dir / "summary.md", text))
     buf = io.StringIO()
     csv.writer(buf).writerows([head, *rows])
     written.append(_write(out_dir / "summary.csv", buf.getvalue()))
     if problems:
         written.append(_write(out_dir / "skipped-records.txt", "\n".join(problems) + "\n"))
+    if site is not None:
+        from aebench import site as site_module
+
+        written += site_module.write_site(pub, site, out_dir)
     return written
 
 

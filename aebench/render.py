@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -127,6 +128,9 @@ class Board:
     #: the family a member protocol's board belongs to; a family board's member groups
     family: str = ""
     members: tuple[str, ...] = ()
+    #: the newer version of this board's protocol (same data set) that has rows of today's
+    #: code: this one is shown as recorded, never tested (see ``superseded``)
+    superseded_by: str = ""
 
 
 def _header(key: str, note: str = "") -> Column:
@@ -169,7 +173,51 @@ def build_boards(
     from aebench.families import family_boards  # it builds on this module's tables
 
     boards = [_board(g, d, recs, stale) for (g, d), recs in sorted(by_group.items())]
+    newer = superseded(records, stale)
+    for b in boards:
+        b.superseded_by = newer.get((b.group, b.dataset), "")
+        if b.superseded_by:
+            b.caption.append(SUPERSEDED_NOTE.format(newer=b.superseded_by))
     return boards + family_boards(records, group, stale)
+
+
+SUPERSEDED_NOTE = (
+    "SUPERSEDED by {newer} (a newer version of this protocol, with rows of today's code): "
+    "shown as recorded, with t intervals over seeds only and no significance marks; the "
+    "statistics and ranks are {newer}'s."
+)
+
+
+def _version(group: str) -> tuple[str, int] | None:
+    """(protocol name, version) of a record group, its variants' included."""
+    m = re.fullmatch(r"(.+)-v(\d+)", group.split("~", 1)[0])
+    return (m.group(1), int(m.group(2))) if m else None
+
+
+def superseded(
+    records: list[dict[str, Any]], stale: Staleness | None = None
+) -> dict[tuple[str, str], str]:
+    """(group, data set) -> the newest version of its protocol on that data set that has an
+    ok record of today's code, for every group an older version than that (its variants too).
+    Such a board is kept as recorded: nothing is tested on it, so of its per-example arrays
+    only the first seed's (the figures) are stored (``python -m aebench.artifacts``)."""
+    newest: dict[tuple[str, str], tuple[int, str]] = {}
+    for r in records:
+        nv = _version(r["group"])
+        if nv is None or "~" in r["group"] or r["status"] != "ok":
+            continue
+        if stale is not None and stale(r) is not None:
+            continue
+        key = (nv[0], r["dataset"]["name"])
+        if key not in newest or nv[1] > newest[key][0]:
+            newest[key] = (nv[1], r["group"])
+    out = {}
+    for r in records:
+        nv = _version(r["group"])
+        top = newest.get((nv[0], r["dataset"]["name"])) if nv else None
+        if top is not None and nv[1] < top[0]:
+            out[(r["group"], r["dataset"]["name"])] = top[1]
+    return out
 
 
 def records_of(board: Board, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -211,6 +259,10 @@ def _board(
     caption = captions.board_caption(group, recs)
     if any(r.stale for r in rows):
         caption.append(STALE_NOTE)
+    shown = [r for rs in by_model.values() for r in _current(rs, stale)[0]]
+    away = foreign_note(shown)
+    if away:
+        caption.append(away)
     return Board(
         group,
         dataset,
@@ -290,8 +342,28 @@ def _row(
             cell = Cell(mean if n else None, half, n)
         if col.key == TRAIN_RATE:
             cell.note = "/".join(sorted({_fit_kind(r) for r in used} - {"batches"}))
+        if col.key in SPEED_COLUMNS and any(r.get("_foreign") for r in used):
+            cell.flag = FOREIGN_SIGN
         row.cells[col.key] = cell
     return row
+
+
+#: the columns whose figures depend on the machine and software that measured them
+SPEED_COLUMNS = ("train_samples_per_s", "fit_s")
+FOREIGN_SIGN = "‡"
+
+
+def foreign_note(recs: list[dict[str, Any]]) -> str | None:
+    """The caption line for rows measured elsewhere (see aebench.merge), or None."""
+    away = sorted({r["_foreign"] for r in recs if r.get("_foreign") and r["status"] == "ok"})
+    if not away:
+        return None
+    return (
+        f"{FOREIGN_SIGN}: speed measured in another environment than the board's ("
+        + " | ".join(away)
+        + "): throughput and fit time do not compare across machines or software; the "
+        "quality columns compare as usual."
+    )
 
 
 TRAIN_RATE = "train_samples_per_s"
@@ -448,6 +520,7 @@ def _latex_escape(s: str) -> str:
         "–": "--",
         "≈": r"$\approx$",
         "⚠": r"$^{\dagger}$",
+        "‡": r"$^{\ddagger}$",
         "—": "--",
         "↓": r"$\downarrow$",
         "↑": r"$\uparrow$",

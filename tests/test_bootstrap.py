@@ -333,8 +333,8 @@ def _published(group):
     return {r.model: r for r in board.rows}
 
 
-def test_published_sms_spam_v3_pca_and_denoising_ae_auroc_are_not_marked_different():
-    rows = _published("sms-spam-v3")
+def test_published_sms_spam_v4_pca_and_denoising_ae_auroc_are_not_marked_different():
+    rows = _published("sms-spam-v4")
     pca, dae = rows["pca"].cells["anomaly.auroc"], rows["denoising_ae"].cells["anomaly.auroc"]
     assert pca.best and abs(pca.mean - dae.mean) < 1e-4
     assert dae.mark == "tied" and dae.tied
