@@ -307,3 +307,18 @@ def test_a_family_board_links_its_members_and_shows_no_figures_of_its_own(tmp_pa
     assert "<img" not in text
     pca = page.parent / site.slug(publish.stem(family)) / "pca.html"
     assert pca.read_text().count("<tr>") == 1 + 3 * len(family.members)  # every member's runs
+
+
+def test_a_rewrite_removes_pages_of_boards_gone_and_nothing_else(tmp_path, pub):
+    import dataclasses
+
+    out = tmp_path / "out"
+    first = site.write_site(pub, out / "site", out)
+    mine = out / "site" / "notes.txt"  # a file the site did not write
+    mine.write_text("kept")
+    fewer = dataclasses.replace(pub, boards=pub.boards[:1])
+    second = site.write_site(fewer, out / "site", out)
+    gone = set(first) - set(second)
+    assert gone and not any(p.exists() for p in gone)
+    assert all(p.exists() for p in second) and mine.read_text() == "kept"
+    assert_addresses_resolve(out / "site")

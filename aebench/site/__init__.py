@@ -97,7 +97,29 @@ def write_site(pub: Publication, site_dir: Path, out_dir: Path) -> list[Path]:
         blob = resources.files(__package__).joinpath("static", name).read_bytes()
         storage.atomic_write(site_dir / "static" / name, blob)
         written.append(site_dir / "static" / name)
-    return written + files.copied
+    written += files.copied
+    _forget_old_pages(site_dir, written)
+    return written
+
+
+MANIFEST = ".aebench-site.json"
+
+
+def _forget_old_pages(site_dir: Path, written: list[Path]) -> None:
+    """Remove the files an earlier ``write_site`` wrote here that this one did not (the pages
+    of boards that are gone), and only those: the manifest lists what the site wrote, so no
+    other file in the folder is touched."""
+    now = sorted(p.relative_to(site_dir).as_posix() for p in written)
+    manifest = site_dir / MANIFEST
+    try:
+        before = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        before = []
+    for rel in set(before if isinstance(before, list) else []) - set(now):
+        target = (site_dir / str(rel)).resolve()
+        if site_dir.resolve() in target.parents and target.is_file():
+            target.unlink()
+    storage.atomic_write(manifest, json.dumps(now, indent=0) + "\n")
 
 
 def slug(text: str) -> str:
