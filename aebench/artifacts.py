@@ -92,7 +92,19 @@ def of_record(record: dict[str, Any]) -> dict[str, np.ndarray] | None:
 
 #: arrays only ``aebench plot`` reads; every other array feeds a table or a statistic
 PICTURES = ("picture_inputs", "picture_recons", "samples")
-FIGURE_ONLY = (*PICTURES, "codes", "code_labels")
+FIGURE_ONLY = (*PICTURES, "codes", "code_view", "code_labels")
+
+
+def code_view(codes) -> np.ndarray:
+    """What the codes figure draws (``aebench.plots.latent_views``): the codes themselves where
+    they have at most 2 dimensions, else their first two principal components (scikit-learn's
+    PCA, seeded). A 256-unit code of 2,000 examples is 2 MB, its view 16 kB."""
+    from sklearn.decomposition import PCA
+
+    z = np.asarray(codes, dtype=np.float64)
+    if z.shape[1] > 2:
+        z = PCA(n_components=2, random_state=0).fit_transform(z)
+    return z.astype(np.float32)
 
 
 def is_image(shape) -> bool:
@@ -130,7 +142,7 @@ def picture_arrays(
         n = min(N_CODES, test_x.shape[0])
         codes = torch.cat([model.encode(test_x[i : i + 500]) for i in range(0, n, 500)])
         if codes.shape[1] > 0:
-            out["codes"] = codes
+            out["code_view"] = torch.from_numpy(code_view(codes.float().cpu().numpy()))
             out["code_labels"] = test_y[:n] if test_y is not None else None
     if generative and image:
         g = torch.Generator(device=test_x.device).manual_seed(seed)
@@ -140,9 +152,9 @@ def picture_arrays(
 
 def compact(record_path: Path) -> int:
     """Apply today's storage rule to a stored record's arrays (figure-only arrays of seeds
-    after the first and pictures of non-image data dropped; every per-example value the
-    statistics use kept; members deflated); the record's ``arrays_sha256`` follows. Returns
-    bytes saved."""
+    after the first and pictures of non-image data dropped; codes replaced by their view; every
+    per-example value the statistics use kept; members deflated); the record's
+    ``arrays_sha256`` follows. Returns bytes saved."""
     record = storage.read_record(record_path)
     side = sidecar(record_path)
     if not side.exists() or record.get("status") != "ok":
@@ -153,6 +165,9 @@ def compact(record_path: Path) -> int:
         drop |= set(PICTURES)
     if not keeps_figures(record["seed"], record.get("protocol", {}).get("seeds") or []):
         drop |= set(FIGURE_ONLY)
+    if "codes" in arrays and "codes" not in drop:  # stored before: only the view is drawn
+        arrays["code_view"] = code_view(arrays["codes"])
+        drop.add("codes")
     if not drop & set(arrays) and _deflated(side):
         return 0
     before = side.stat().st_size

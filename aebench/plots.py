@@ -120,7 +120,7 @@ def anomaly_curves(records, path: Path, title: str) -> Path | None:
 def latent_views(records, path: Path, title: str) -> Path | None:
     from sklearn.decomposition import PCA
 
-    runs = {k: v for k, v in _first_seed(records).items() if "codes" in v[1]}
+    runs = {k: v for k, v in _first_seed(records).items() if {"codes", "code_view"} & set(v[1])}
     if not runs:
         return None
     plt = _plt()
@@ -130,12 +130,17 @@ def latent_views(records, path: Path, title: str) -> Path | None:
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 3.2, rows * 3.0), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, (name, (_, arrays)) in zip(axes.flat, sorted(runs.items())):
-        z = arrays["codes"].astype(np.float64)
-        how = "code"
-        if z.shape[1] > 2:
-            z = PCA(n_components=2, random_state=0).fit_transform(z)
-            how = "PCA of code"
+    for ax, (name, (rec, arrays)) in zip(axes.flat, sorted(runs.items())):
+        if "code_view" in arrays:  # stored as drawn (aebench.artifacts.code_view)
+            z = arrays["code_view"].astype(np.float64)
+            size = (rec.get("training") or {}).get("code_size") or rec["protocol"]["code_size"]
+            how = "PCA of code" if size > 2 else "code"
+        else:  # records stored before: every code
+            z = arrays["codes"].astype(np.float64)
+            how = "code"
+            if z.shape[1] > 2:
+                z = PCA(n_components=2, random_state=0).fit_transform(z)
+                how = "PCA of code"
         labels = arrays.get("code_labels")
         ax.axis("on")
         ax.scatter(z[:, 0], z[:, 1], c=labels, s=2, cmap="tab10", alpha=0.7)
