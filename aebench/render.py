@@ -84,10 +84,15 @@ class Cell:
                     fine = f"{{:,.{digits + more}f}}".format
                     lo, hi = fine(self.lo), fine(self.hi)
                 s += f" [{lo}, {hi}]"
-        elif ci and self.half:  # a zero half-width: the same value on every seed, no interval
+        # a zero half-width (the same value on every seed) or one of float rounding: none
+        elif ci and self.half and self.half > _ROUNDING * abs(self.mean):
             s += " ± " + _finer(digits, self.half)(self.half)
         s = f"{s} ({self.note})" if self.note else s
         return f"{s} {self.flag}" if self.flag else s
+
+
+#: a half-width below this fraction of the mean is floating-point rounding between seeds
+_ROUNDING = 1e-9
 
 
 def _finer(digits: int, width: float):

@@ -77,6 +77,8 @@ def test_median_range_and_a_seed_independent_value_shows_no_interval():
     assert render.Cell(0.5, None, 3, lo=0.4, hi=0.6).text(2) == "0.50 [0.40, 0.60]"
     # a nonzero spread inside the last digit shows its own digits, never "± 0.000"
     assert render.Cell(0.98633, 0.00021, 3).text(3) == "0.986 ± 0.0002"
+    # ... but seeds that differ by float rounding alone (a closed form) have no interval
+    assert render.Cell(27.13, 1e-14, 3).text(2) == "27.13"
     assert render.Cell(0.9863, None, 3, lo=0.98621, hi=0.98638).text(3) == "0.986 [0.9862, 0.9864]"
     narrow = render.Cell(0.9863, None, 3, lo=0.98631, hi=0.98632)
     assert narrow.text(3) == "0.986 [0.98631, 0.98632]"
