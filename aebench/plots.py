@@ -6,13 +6,12 @@ anomaly tasks and a 2-D view of each model's codes. Nothing here trains or runs 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from aebench import artifacts, render
+from aebench import artifacts, render, storage
 
 
 def _plt():
@@ -85,9 +84,8 @@ def sample_grids(records, out_dir: Path, stem: str) -> list[Path]:
             if i < s.shape[0]:
                 ax.imshow(np.clip(s[i].reshape(hw), 0, 1), cmap="gray", vmin=0, vmax=1)
         fig.suptitle(f"{name}: samples (seed {rec['seed']})", fontsize=9)
-        # a plugin's model name may hold a path separator or worse: only safe characters
-        safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "model"
-        paths.append(_save(fig, out_dir / f"{stem}_samples_{safe}.png"))
+        # a plugin's model name may hold a path separator or worse
+        paths.append(_save(fig, out_dir / f"{stem}_samples_{storage.slug(name)}.png"))
     return paths
 
 

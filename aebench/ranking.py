@@ -198,11 +198,12 @@ def summary(tasks: list[TaskRanks], figures: dict[str, str]) -> tuple[str, list[
             table.append([tr.task, tr.metric, m, ref, f"{mean[m]:.2f}", str(len(tr.boards))])
         rows += table
         parts.append(tabulate(table, head, tablefmt="pipe", disable_numparse=True) + "\n")
-        parts.append(_task_note(tr, figures.get(tr.task)))
+        parts.append(task_note(tr, figures.get(tr.task)))
     return "\n".join(parts), head, rows
 
 
-def _task_note(tr: TaskRanks, figure: str | None) -> str:
+def task_note(tr: TaskRanks, figure: str | None) -> str:
+    """The notes under a task's rank table (summary.md; the site's index shows them too)."""
     lines = [
         f"{tr.task.capitalize()}: every row ranked on the same {len(tr.boards)} board(s), "
         f"{', '.join(tr.boards)} (the newest version of each protocol), reference rows "

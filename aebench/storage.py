@@ -13,8 +13,10 @@ is repeated.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Iterable
@@ -239,6 +241,17 @@ def sweep_temporaries(results_dir: Path) -> int:
                 tmp.unlink()
                 n += 1
     return n
+
+
+def slug(text: str) -> str:
+    """A file name for ``text`` (a model or board name a plugin chose): the text itself where it
+    is already safe (lower-case letters, digits and ``._~-``), else its safe part and a hash of
+    it, so no two names share a file."""
+    safe = re.sub(r"[^a-z0-9._~-]+", "-", text.lower()).strip("-.")[:60]
+    if safe == text and safe:
+        return safe
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return f"{safe}-{digest}" if safe else digest
 
 
 def _jsonable(obj: Any) -> Any:

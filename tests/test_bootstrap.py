@@ -395,4 +395,4 @@ def test_stale_rows_are_shown_not_marked_nor_ranked(tmp_path):
     )
     tr = ranking.task_ranks(boards, {}, "reconstruction")
     assert tr.boards == ["digits/digits-v1"] and tr.all_stale == ["digits/digits-v2"]
-    assert "every row on it is STALE" in ranking._task_note(tr, None)
+    assert "every row on it is STALE" in ranking.task_note(tr, None)

@@ -26,7 +26,6 @@ figures and CSVs (``../figures/...``); anywhere else it copies the ones it shows
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -39,8 +38,9 @@ from urllib.parse import quote
 
 import jinja2
 
-from aebench import render, storage
+from aebench import ranking, render, storage
 from aebench.publish import Publication, stem
+from aebench.storage import slug
 
 __all__ = ["loss_chart", "slug", "write_site"]
 
@@ -120,16 +120,6 @@ def _forget_old_pages(site_dir: Path, written: list[Path]) -> None:
         if site_dir.resolve() in target.parents and target.is_file():
             target.unlink()
     storage.atomic_write(manifest, json.dumps(now, indent=0) + "\n")
-
-
-def slug(text: str) -> str:
-    """A file name for ``text``: the text itself where it is already safe (lower-case letters,
-    digits and ``._~-``), else its safe part and a hash of it, so no two names share a file."""
-    safe = re.sub(r"[^a-z0-9._~-]+", "-", text.lower()).strip("-.")[:60]
-    if safe == text and safe:
-        return safe
-    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
-    return f"{safe}-{digest}" if safe else digest
 
 
 class _Files:
@@ -354,17 +344,18 @@ def _index_view(pub: Publication, boards: list[dict[str, Any]], files: _Files) -
     datasets: dict[str, list[dict[str, Any]]] = {}
     for view in boards:
         datasets.setdefault(view["dataset"], []).append(view)
-    notes = _task_notes(pub.summary_text)
     tasks = []
-    for k, tr in enumerate(pub.tasks):
+    for tr in pub.tasks:
         diagram = pub.diagrams.get(tr.task)
+        # the notes summary.md has under the task's table, naming its diagram as it does
+        note = ranking.task_note(tr, f"figures/{diagram.name}" if diagram else None)
         tasks.append(
             {
                 "task": tr.task,
                 "metric": tr.metric,
                 "diagram": files.href(diagram, "figures") if diagram else None,
                 "rows": [[str(c) for c in row] for row in pub.summary_rows if row[0] == tr.task],
-                "notes": notes[k] if k < len(notes) else [],
+                "notes": [line.strip() for line in note.splitlines() if line.strip()],
             }
         )
     return {
@@ -373,20 +364,3 @@ def _index_view(pub: Publication, boards: list[dict[str, Any]], files: _Files) -
         "tasks": tasks,
         "problems": pub.problems,
     }
-
-
-def _task_notes(summary_text: str) -> list[list[str]]:
-    """The lines of summary.md after each task's table (:func:`aebench.ranking.summary` writes
-    the tasks in turn: its table, then its notes)."""
-    notes: list[list[str]] = []
-    in_table = False
-    for line in summary_text.splitlines():
-        if line.startswith("|"):
-            if not in_table:
-                notes.append([])
-            in_table = True
-            continue
-        in_table = False
-        if notes and line.strip():
-            notes[-1].append(line.strip())
-    return notes
