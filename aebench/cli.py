@@ -446,6 +446,14 @@ def cmd_publish(args: argparse.Namespace) -> int:
     out_dir = _out_dir(args, dirs[0])
     stale = _stale(_registry(args))
     site = Path(args.site) if args.site else None
+    for flag, folder in (("--out-dir", out_dir), ("--site", site)):
+        try:  # before anything is written: no half-published directory
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AebenchError(
+                f"{flag} {folder}: cannot write there ({exc.strerror or exc}); pass another folder"
+            ) from None
     for path in publish.publish(dirs, out_dir, not args.no_figures, stale, site):
         Console().print(f"wrote {path}", highlight=False)
     return 0

@@ -159,3 +159,17 @@ def test_publish_merges_directories_into_tables_and_a_site(together, tmp_path):
     models = page.with_suffix("")  # one page per row, beside the board's
     assert sorted(p.name for p in models.iterdir()) == ["mean.html", "pca.html"]
     assert f'href="../boards/{models.name}/mean.html"' in page.read_text()
+
+
+def test_publish_to_a_site_that_cannot_be_written_is_one_line_and_writes_nothing(tmp_path):
+    (tmp_path / "afile").write_text("")
+    records = Path(__file__).parent / "data" / "records"
+    out = tmp_path / "out"
+    res = run_cli(
+        "publish", "--results-dir", str(records), "--out-dir", str(out), "--no-figures",
+        "--site", str(tmp_path / "afile" / "site"),
+    )  # fmt: skip
+    assert res.returncode == 2, res.stderr
+    (line,) = res.stderr.strip().splitlines()
+    assert "--site" in line and "afile" in line and "pass another folder" in line
+    assert not any(out.rglob("*.md"))
