@@ -156,6 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also a static web site there (opens from file://; inside --out-dir it links the "
         "figures, elsewhere it copies them)",
     )
+    p.add_argument(
+        "--literature",
+        metavar="DIR",
+        help="published figures (JSON, aebench.literature) for a reproduced-vs-published table "
+        "per data set (default OUT_DIR/literature where it exists)",
+    )
     return parser
 
 
@@ -446,6 +452,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     out_dir = _out_dir(args, dirs[0])
     stale = _stale(_registry(args))
     site = Path(args.site) if args.site else None
+    lit = Path(args.literature) if args.literature else None
     for flag, folder in (("--out-dir", out_dir), ("--site", site)):
         try:  # before anything is written: no half-published directory
             if folder is not None:
@@ -454,7 +461,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
             raise AebenchError(
                 f"{flag} {folder}: cannot write there ({exc.strerror or exc}); pass another folder"
             ) from None
-    for path in publish.publish(dirs, out_dir, not args.no_figures, stale, site):
+    for path in publish.publish(dirs, out_dir, not args.no_figures, stale, site, lit):
         Console().print(f"wrote {path}", highlight=False)
     return 0
 

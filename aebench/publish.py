@@ -3,8 +3,9 @@
 ``publish`` reads stored records (and the per-example arrays beside them) and writes, for
 each protocol version and data set, markdown and CSV tables with bootstrap intervals and marks
 (:mod:`aebench.significance`), a summary of ranks across data sets with the Friedman test and
-critical-difference diagrams (:mod:`aebench.ranking`), and the pictures. Nothing here runs a
-model; the same records give the same bytes.
+critical-difference diagrams (:mod:`aebench.ranking`), the pictures, and, given literature
+files, a reproduced-vs-published table per data set (:mod:`aebench.literature`). Nothing here
+runs a model; the same records give the same bytes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aebench import nll_examples, plots, ranking, render, significance, storage
+from aebench import literature, nll_examples, plots, ranking, render, significance, storage
 from aebench.bootstrap import N_BOOT, Replicates
 
 
@@ -58,6 +59,12 @@ class Publication:
     summary_text: str = ""
     summary_head: list[str] = field(default_factory=list)
     summary_rows: list[list] = field(default_factory=list)
+    #: the reproduced-vs-published tables (:mod:`aebench.literature`), one per data set
+    literature: list[literature.Table] = field(default_factory=list)
+
+
+#: the folder of ``publish``'s out-dir whose literature files it reads unless told another
+LITERATURE = "literature"
 
 
 def stem(board: render.Board) -> str:
@@ -69,8 +76,10 @@ def compose(
     records: list[dict[str, Any]],
     problems: list[str] | None = None,
     stale: render.Staleness | None = None,
+    docs: list[literature.Literature] | None = None,
 ) -> Publication:
-    """Every board with its intervals, marks and provenance line, and the ranks across boards."""
+    """Every board with its intervals, marks and provenance line, the ranks across boards, and
+    the figures of the literature files ``docs`` beside the boards' cells."""
     boards = render.build_boards(records, stale=stale)
     reps: dict[str, Replicates] = {}
     for b in boards:
@@ -78,7 +87,9 @@ def compose(
         reps[f"{b.dataset}/{b.group}"] = mark_significance(b, recs, stale=stale)
         b.caption.append(_software_line(recs))
     tasks = [t for t in (ranking.task_ranks(boards, reps, k) for k in ranking.HEADLINE) if t]
-    return Publication(records, list(problems or ()), boards, reps, tasks)
+    pub = Publication(records, list(problems or ()), boards, reps, tasks)
+    pub.literature = literature.tables(docs or [], boards)
+    return pub
 
 
 def publish(
@@ -87,20 +98,26 @@ def publish(
     figures: bool = True,
     stale: render.Staleness | None = None,
     site: Path | None = None,
+    literature_dir: Path | None = None,
 ) -> list[Path]:
     """Every board's tables and figures, and the summary, from the records in
     ``results_dirs`` (several are merged, :mod:`aebench.merge`); ``stale`` (see
     ``render.build_boards``) marks rows today's code would not reproduce; ``site``: also a
-    static web site there (:mod:`aebench.site`)."""
+    static web site there (:mod:`aebench.site`); ``literature_dir``: the literature files of
+    the reproduced-vs-published tables (default: ``out_dir/literature`` where it exists)."""
     from aebench import merge
 
+    if literature_dir is None and (out_dir / LITERATURE).is_dir():
+        literature_dir = out_dir / LITERATURE
+    # read first: a malformed file is one line before anything is written
+    docs = literature.load_dir(literature_dir) if literature_dir is not None else []
     dirs = [results_dirs] if isinstance(results_dirs, Path) else list(results_dirs)
     records, problems = merge.load(dirs)
     if not records:
         from aebench.errors import AebenchError
 
         raise AebenchError(f"no records in {', '.join(map(str, dirs))}; run `aebench run` first")
-    pub = compose(records, problems, stale)
+    pub = compose(records, problems, stale, docs)
     written: list[Path] = []
     for b in pub.boards:
         name = stem(b)
@@ -123,6 +140,9 @@ def publish(
     buf = io.StringIO()
     csv.writer(buf).writerows([head, *rows])
     written.append(_write(out_dir / "summary.csv", buf.getvalue()))
+    for name, (md, table_csv) in literature.files(pub.literature).items():
+        written.append(_write(out_dir / f"{name}.md", md))
+        written.append(_write(out_dir / f"{name}.csv", table_csv))
     if problems:
         written.append(_write(out_dir / "skipped-records.txt", "\n".join(problems) + "\n"))
     if site is not None:

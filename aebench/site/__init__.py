@@ -4,7 +4,8 @@ The site renders the same :class:`aebench.publish.Publication` as the markdown a
 so pages and tables never disagree. It holds:
 
 - ``index.html``: every data set with its protocols' boards, the critical-difference diagram of
-  each headline task and the summary of average ranks with its notes;
+  each headline task and the summary of average ranks with its notes, and the
+  reproduced-vs-published tables (:mod:`aebench.literature`; citations, not addresses);
 - ``boards/BOARD.html``, one per board: every column of the terminal board in its text
   (:func:`aebench.render.to_rows`: mean and interval), its significance marks (bold: best;
   ≈: not significantly worse, the Holm-adjusted p-value on hover), sortable by any column
@@ -38,7 +39,7 @@ from urllib.parse import quote
 
 import jinja2
 
-from aebench import ranking, render, storage
+from aebench import literature, ranking, render, storage
 from aebench.publish import Publication, stem
 from aebench.storage import slug
 
@@ -362,5 +363,20 @@ def _index_view(pub: Publication, boards: list[dict[str, Any]], files: _Files) -
         "datasets": sorted(datasets.items()),
         "summary_head": pub.summary_head,
         "tasks": tasks,
+        "literature": [_literature_view(t) for t in pub.literature],
         "problems": pub.problems,
+    }
+
+
+def _literature_view(table: literature.Table) -> dict[str, Any]:
+    """A reproduced-vs-published table as its markdown has it, its sources by citation only:
+    the site names no address off the machine."""
+    rows, reasons = literature.cells(table)
+    return {
+        "title": table.title,
+        "caption": table.caption,
+        "headers": literature.headers(table),
+        "rows": rows,
+        "notes": reasons + table.notes,
+        "sources": [f"{sid}: {cite}" for sid, cite, _ in table.sources],
     }
