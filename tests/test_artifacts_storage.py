@@ -159,7 +159,7 @@ def test_a_superseded_boards_later_seeds_keep_no_arrays_and_it_is_not_tested(run
 #: boards written before the storage rule (every seed's pictures, stored uncompressed). When a
 #: newer version of a protocol is published, the older board's later seeds' arrays are removed;
 #: what is left of these is their first seed's, kept as committed (rewriting it would add it
-#: to the history a second time). mnist-novelty-v1 has no successor yet.
+#: to the history a second time).
 _LEGACY = {f"sms-spam-v{v}" for v in (1, 2, 3)}
 _LEGACY |= {f"sms-spam-contaminated-v{v}" for v in (1, 2, 3)}
 _MB_PER_BOARD = 5.0
