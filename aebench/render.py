@@ -178,6 +178,12 @@ def build_boards(
     from aebench.families import family_boards  # it builds on this module's tables
 
     boards = [_board(g, d, recs, stale) for (g, d), recs in sorted(by_group.items())]
+    from aebench.tuning.report import incomplete_note, not_yet_tuned
+
+    for b in boards:
+        missing = not_yet_tuned(by_group[(b.group, b.dataset)], records)
+        if missing:
+            b.caption.append(incomplete_note(missing))
     newer = superseded(records, stale)
     for b in boards:
         b.superseded_by = newer.get((b.group, b.dataset), "")

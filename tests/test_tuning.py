@@ -547,3 +547,23 @@ def test_a_model_that_does_not_apply_says_so_not_that_its_trials_failed(registry
         p.close()
     info = dict(reqs[0].tuning)
     assert info["chosen"] == "not applicable to this data (nothing to tune)"
+
+
+def test_a_tuned_board_without_every_model_says_which_rows_are_missing(tmp_path):
+    """The published digits-v2 tuned board with conv_ae's and lstm_ae's tuned records left
+    out: its caption names them (reference rows and named variants are never expected)."""
+    from aebench.tuning.report import not_yet_tuned
+
+    published = Path(__file__).resolve().parents[1] / "results" / "records"
+    for group in ("digits-v2", "digits-v2~tuned-20"):
+        shutil.copytree(published / group, tmp_path / group)
+    records, _ = storage.load_records(tmp_path)
+    tuned = [r for r in records if r["group"] == "digits-v2~tuned-20"]
+    assert tuned and not_yet_tuned(tuned, records) == []  # complete as published
+    kept = [r for r in records if not (r in tuned and r["model"]["name"] in {"conv_ae", "lstm_ae"})]
+    board = next(b for b in render.build_boards(kept) if b.group == "digits-v2~tuned-20")
+    note = [c for c in board.caption if c.startswith("INCOMPLETE")]
+    assert len(note) == 1 and "conv_ae, lstm_ae" in note[0]
+    assert "mean" not in note[0] and "rbm-256" not in note[0]
+    full = next(b for b in render.build_boards(records) if b.group == "digits-v2~tuned-20")
+    assert not any(c.startswith("INCOMPLETE") for c in full.caption)
