@@ -81,8 +81,8 @@ def test_mnist_provenance_is_what_the_published_records_hold(group):
     record = _stored(group)
     protocol = load_registry().dataset("mnist").protocol(group)
     splits = MNIST().load(protocol, SHARED_DATA, download=False)
-    # the runner adds counts and names; "directory" is wherever --data-dir pointed
-    skip = ("n_fit", "n_val", "name", "plugin", "shape", "directory")
+    # the runner adds counts, names and the split seed; "directory" is wherever --data-dir pointed
+    skip = ("n_fit", "n_val", "name", "plugin", "shape", "directory", "split_seed")
     stored = {k: v for k, v in record["dataset"].items() if k not in skip}
     assert {k: v for k, v in splits.provenance.items() if k != "directory"} == stored
 
