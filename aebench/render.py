@@ -176,10 +176,9 @@ def build_boards(
         if group is None or r.get("group") == group or r.get("group", "").startswith(group + "~"):
             by_group[(r["group"], r["dataset"]["name"])].append(r)
     from aebench.families import family_boards  # it builds on this module's tables
-
-    boards = [_board(g, d, recs, stale) for (g, d), recs in sorted(by_group.items())]
     from aebench.tuning.report import incomplete_note, not_yet_tuned
 
+    boards = [_board(g, d, recs, stale) for (g, d), recs in sorted(by_group.items())]
     for b in boards:
         missing = not_yet_tuned(by_group[(b.group, b.dataset)], records)
         if missing:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["not_yet_tuned", "tuning_caption"]
+__all__ = ["incomplete_note", "not_yet_tuned", "tuning_caption"]
 
 
 def tuning_caption(t: dict[str, Any], recs: list[dict[str, Any]]) -> list[str]:
