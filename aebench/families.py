@@ -91,6 +91,9 @@ def _board(
     rows.sort(key=lambda r: (r.reference, not r.ok, r.model))
     render._mark_best(rows, columns)
     caption = _caption(label, recs, members, spec.label)
+    lacking = _lacking(by_model, members, heads)
+    if lacking:
+        caption.append(render.seeds_note(lacking))
     if any(r.stale for r in rows):
         caption.append(render.STALE_NOTE)
     return render.Board(
@@ -103,6 +106,27 @@ def _board(
         show_likelihood=False,
         members=tuple(members),
     )
+
+
+def _lacking(
+    by_model: dict[str, list[dict[str, Any]]],
+    members: list[str],
+    heads: dict[str, tuple[str, str | None]],
+) -> dict[str, str]:
+    """Row name -> the member columns it lacks protocol seeds in, and which ("c3: 2; c7: all");
+    a row with no record in a column lacks all of that column's seeds."""
+    out = {}
+    for name, rs in by_model.items():
+        parts = []
+        for g in members:
+            mine = [r for r in rs if r["group"] == g]
+            lack = render.seeds_not_run(mine) if mine else None
+            if lack is None or lack:
+                seeds = "all" if lack is None else ", ".join(map(str, lack))
+                parts.append(f"{heads[g][1] or heads[g][0]}: {seeds}")
+        if parts:
+            out[name] = "; ".join(parts)
+    return out
 
 
 def _row(

@@ -267,6 +267,9 @@ def _board(
     rows.sort(key=lambda r: (r.reference, not r.ok, r.model))
     _mark_best(rows, columns)
     caption = captions.board_caption(group, recs)
+    lacking = {n: ", ".join(map(str, s)) for n, rs in by_model.items() if (s := seeds_not_run(rs))}
+    if lacking:
+        caption.append(seeds_note(lacking))
     if any(r.stale for r in rows):
         caption.append(STALE_NOTE)
     shown = [r for rs in by_model.values() for r in _current(rs, stale)[0]]
@@ -303,9 +306,26 @@ def _current(rs: list[dict[str, Any]], stale: Staleness | None) -> tuple[list, s
     return current, None, f" ({left} stale record(s) left out)" if left else ""
 
 
+def seeds_not_run(rs: list[dict[str, Any]]) -> list[int]:
+    """The protocol's seeds that no record of a row has (a failed or stale run counts as run:
+    its status or STALE mark says so); a user's extra seeds are not asked for."""
+    have = {r["seed"] for r in rs}
+    return [s for s in rs[0]["protocol"].get("seeds") or () if s not in have]
+
+
+def seeds_note(lacking: dict[str, str]) -> str:
+    """The caption line of a board some of whose rows lack protocol seeds (row name -> which)."""
+    parts = " | ".join(f"{name}: {which}" for name, which in sorted(lacking.items()))
+    return (
+        f"INCOMPLETE: protocol seed(s) not run yet — {parts} (the same command again "
+        "runs them): those rows' intervals and marks cover only the seeds they have."
+    )
+
+
 def _row(
     name: str, rs: list[dict[str, Any]], columns: list[Column], stale: Staleness | None = None
 ) -> Row:
+    lacking = seeds_not_run(rs)
     rs, stale_reason, left_out = _current(rs, stale)
     ok = [r for r in rs if r["status"] == "ok"]
     first = rs[0]
@@ -338,6 +358,8 @@ def _row(
     if stale_reason:
         display += " [STALE]"
         status = f"STALE ({stale_reason}); {status}"
+    if lacking:
+        left_out += f"; seed(s) {', '.join(map(str, lacking))} not run"
     row = Row(name, status + left_out, reference, code, like, ok=bool(ok), display=display)
     row.like_kind, row.stale = like_kind, stale_reason
     for col in columns:

@@ -123,3 +123,18 @@ def test_cli_runs_a_family_and_shows_its_board(tmp_path):
     assert "mnist · mnist-oneclass-v1" in res.stdout and "mean AUROC" in res.stdout
     made = sorted(p.parent.parent.parent.name for p in (tmp_path / "runs").rglob("seed-0.json"))
     assert made == sorted(f"mnist-oneclass-c{k}-v1" for k in range(10))
+
+
+def test_a_family_board_says_which_columns_lack_protocol_seeds():
+    recs = _records()
+    (family,) = [b for b in render.build_boards(recs) if b.members]
+    assert not any("INCOMPLETE" in line for line in family.caption)  # vae's failed run is a run
+    partial = [
+        r
+        for r in recs
+        if not (r["model"]["name"] == "vae" and r["group"] == "toy-oneclass-c2-v1")
+        and not (r["model"]["name"] == "pca" and r["group"] == "toy-oneclass-c0-v1" and r["seed"])
+    ]
+    (family,) = [b for b in render.build_boards(partial) if b.members]
+    (line,) = [c for c in family.caption if c.startswith("INCOMPLETE")]
+    assert "pca: 0: 1, 2" in line and "vae: 2: all" in line

@@ -82,3 +82,25 @@ def test_median_range_and_a_seed_independent_value_shows_no_interval():
     assert render.Cell(0.9863, None, 3, lo=0.98621, hi=0.98638).text(3) == "0.986 [0.9862, 0.9864]"
     narrow = render.Cell(0.9863, None, 3, lo=0.98631, hi=0.98632)
     assert narrow.text(3) == "0.986 [0.98631, 0.98632]"
+
+
+def test_a_row_lacking_protocol_seeds_says_which_and_the_caption_says_incomplete():
+    recs = _records()
+    (whole,) = render.build_boards(recs)
+    assert not any("INCOMPLETE" in line for line in whole.caption)
+    assert all("not run" not in r.status for r in whole.rows)
+    partial = [r for r in recs if not (r["model"]["name"] == "pca" and r["seed"] in (1, 2))]
+    (board,) = render.build_boards(partial)
+    rows = {r.model: r for r in board.rows}
+    assert rows["pca"].status == "ok 1/1; seed(s) 1, 2 not run"
+    assert "not run" not in rows["mean"].status
+    (line,) = [c for c in board.caption if c.startswith("INCOMPLETE")]
+    assert "pca: 1, 2" in line and "mean" not in line
+    # a failed run is a run: its status says why, the caption asks for nothing
+    failed = [dict(r, status="failed", reason="boom") if r["seed"] == 2 else r for r in recs]
+    (board,) = render.build_boards(failed)
+    assert not any("INCOMPLETE" in line for line in board.caption)
+    # a user's extra seed is not a protocol seed: nothing asks for it either
+    extra = recs + [dict(recs[0], seed=7)]
+    (board,) = render.build_boards(extra)
+    assert not any("INCOMPLETE" in line for line in board.caption)
