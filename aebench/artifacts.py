@@ -6,6 +6,10 @@ atomically (the same arrays give the same bytes), and read with ``allow_pickle=F
 from a results directory executes. The record holds the file's SHA-256, so arrays that are not
 the record's own (a rerun killed between writing the two, a file edited or swapped) are
 reported and not used.
+
+An array equal to one written before it in the same file (a model whose anomaly score is its
+reconstruction error stores the same 10,000 values twice) is stored once: the file holds a
+member ``__same_as__<name>.npy`` with the earlier array's name, and ``read`` gives both names.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ def write(path: Path, arrays: dict[str, Any]) -> str:
     deflated (lossless; an ``.npz`` as ``np.savez_compressed`` writes it); return the file's
     SHA-256 (for the record)."""
     buf = io.BytesIO()
+    seen: dict[tuple[str, tuple[int, ...], bytes], str] = {}
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:  # an .npz numpy reads
         for k, v in arrays.items():
             if v is None:
@@ -46,6 +51,12 @@ def write(path: Path, arrays: dict[str, Any]) -> str:
             a = v.detach().cpu().numpy() if isinstance(v, Tensor) else np.asarray(v)
             if a.dtype.kind == "f":
                 a = a.astype(np.float32)
+            if a.nbytes >= _ALIAS_BYTES:
+                digest = (a.dtype.str, a.shape, hashlib.sha256(np.ascontiguousarray(a)).digest())
+                if digest in seen:  # the same values as an earlier member: stored once
+                    k, a = f"{_SAME}{k}", np.array([seen[digest]])
+                else:
+                    seen[digest] = k
             # a fixed timestamp (np.savez stamps the time): equal arrays, equal bytes and hash;
             # a ZipInfo is stored uncompressed unless told, whatever the ZipFile's default
             info = zipfile.ZipInfo(f"{k}.npy", date_time=_EPOCH)
@@ -58,6 +69,10 @@ def write(path: Path, arrays: dict[str, Any]) -> str:
 
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
+#: the member-name prefix of an array stored as the name of an equal earlier one
+_SAME = "__same_as__"
+#: arrays smaller than this are stored as they are, even when equal to another
+_ALIAS_BYTES = 1024
 
 
 def read(path: Path, sha256: str | None = None) -> dict[str, np.ndarray]:
@@ -68,7 +83,13 @@ def read(path: Path, sha256: str | None = None) -> dict[str, np.ndarray]:
         if sha256 is not None and hashlib.sha256(blob).hexdigest() != sha256:
             raise AebenchError(f"{path}: not the arrays its record was written with (SHA-256)")
         with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+            arrays = {k: z[k] for k in z.files}
+        for k in [k for k in arrays if k.startswith(_SAME)]:
+            name = arrays.pop(k)
+            if name.dtype.kind != "U" or name.size != 1:
+                raise ValueError(f"{k} does not name one array")
+            arrays[k[len(_SAME) :]] = arrays[str(name.reshape(-1)[0])]
+        return arrays
     except AebenchError:
         raise
     except Exception as exc:  # whatever a damaged or hostile file makes the zip/npy readers say

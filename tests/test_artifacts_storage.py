@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from aebench import artifacts, storage
+from aebench.errors import AebenchError
 
 
 def test_keeps_figures_for_the_first_protocol_seed_and_for_a_users_own_seed():
@@ -102,6 +103,36 @@ def test_arrays_are_stored_deflated_and_read_back_exactly(tmp_path):
         assert back[k].dtype == v.dtype
         np.testing.assert_array_equal(back[k], v)
     assert artifacts.write(tmp_path / "again.npz", arrays) == sha  # same arrays, same bytes
+
+
+def test_an_array_equal_to_an_earlier_one_is_stored_once_and_read_under_both_names(tmp_path):
+    import zipfile
+
+    rng = np.random.default_rng(1)
+    errors = rng.random(10_000).astype(np.float32)
+    arrays = {"recon_mse": errors, "test_scores": errors.copy(), "other": errors[::-1].copy()}
+    sha = artifacts.write(tmp_path / "a.npz", arrays)
+    with zipfile.ZipFile(tmp_path / "a.npz") as z:
+        names = sorted(z.namelist())
+    assert names == ["__same_as__test_scores.npy", "other.npy", "recon_mse.npy"]
+    back = artifacts.read(tmp_path / "a.npz", sha)
+    assert sorted(back) == ["other", "recon_mse", "test_scores"]
+    for k, v in arrays.items():
+        assert back[k].dtype == v.dtype
+        np.testing.assert_array_equal(back[k], v)
+    separate = artifacts.write(tmp_path / "b.npz", {**arrays, "test_scores": errors + 1e-7})
+    assert (tmp_path / "a.npz").stat().st_size < 0.7 * (tmp_path / "b.npz").stat().st_size
+    assert separate != sha
+    # values equal but a different dtype or a tiny array: stored as they are
+    small = {"x": np.zeros(8, np.float32), "y": np.zeros(8, np.float32)}
+    artifacts.write(tmp_path / "c.npz", small)
+    with zipfile.ZipFile(tmp_path / "c.npz") as z:
+        assert sorted(z.namelist()) == ["x.npy", "y.npy"]
+    # a marker naming no member is a damaged file: one line, not a KeyError
+    with zipfile.ZipFile(tmp_path / "d.npz", "w") as z, z.open("__same_as__y.npy", "w") as f:
+        np.lib.format.write_array(f, np.array("missing"), allow_pickle=False)
+    with pytest.raises(AebenchError, match=r"d\.npz: unreadable arrays"):
+        artifacts.read(tmp_path / "d.npz")
 
 
 def test_compact_deflates_arrays_stored_uncompressed(tmp_path):

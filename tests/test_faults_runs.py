@@ -259,7 +259,7 @@ def test_show_reports_and_skips_invalid_and_newer_records(tmp_path, reference, c
         "upgrade aebench"
     )
     assert bad_line.startswith(f"warning: skipped {bad}: not a valid JSON record (")
-    assert re.search(r"│ pca +│.*│ ok 1/1 │", out) and re.search(r"│ tiny-ae +│.*│ ok 2/2 │", out)
+    assert re.search(r"│ pca +│.*│ ok 1/1\b", out) and re.search(r"│ tiny-ae +│.*│ ok 2/2\b", out)
 
 
 def test_a_run_never_overwrites_a_record_it_cannot_read(tmp_path, reference, capsys):
