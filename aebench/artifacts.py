@@ -174,8 +174,8 @@ def picture_arrays(
 def compact(record_path: Path) -> int:
     """Apply today's storage rule to a stored record's arrays (figure-only arrays of seeds
     after the first and pictures of non-image data dropped; codes replaced by their view; every
-    per-example value the statistics use kept; members deflated); the record's
-    ``arrays_sha256`` follows. Returns bytes saved."""
+    per-example value the statistics use kept; members deflated; equal arrays stored once); the
+    record's ``arrays_sha256`` follows. Returns bytes saved."""
     record = storage.read_record(record_path)
     side = sidecar(record_path)
     if not side.exists() or record.get("status") != "ok":
@@ -189,7 +189,7 @@ def compact(record_path: Path) -> int:
     if "codes" in arrays and "codes" not in drop:  # stored before: only the view is drawn
         arrays["code_view"] = code_view(arrays["codes"])
         drop.add("codes")
-    if not drop & set(arrays) and _deflated(side):
+    if not drop & set(arrays) and _deflated(side) and not _unshared(side, arrays):
         return 0
     before = side.stat().st_size
     record["arrays_sha256"] = write(side, {k: v for k, v in arrays.items() if k not in drop})
@@ -220,6 +220,22 @@ def drop_superseded(results_dir: Path, stale=None) -> tuple[int, int]:
         side.unlink()
         n += 1
     return n, saved
+
+
+def _unshared(path: Path, arrays: dict[str, np.ndarray]) -> bool:
+    """Whether ``path`` stores an array twice that ``write`` would store once (a file written
+    before equal arrays were shared)."""
+    with zipfile.ZipFile(path) as z:
+        if any(n.startswith(_SAME) for n in z.namelist()):
+            return False
+    seen = set()
+    for a in arrays.values():
+        if a.nbytes >= _ALIAS_BYTES:
+            key = (a.dtype.str, a.shape, hashlib.sha256(np.ascontiguousarray(a)).digest())
+            if key in seen:
+                return True
+            seen.add(key)
+    return False
 
 
 def _deflated(path: Path) -> bool:

@@ -158,6 +158,32 @@ def test_compact_deflates_arrays_stored_uncompressed(tmp_path):
     assert artifacts.compact(side.with_suffix(".json")) == 0  # already in today's form
 
 
+def test_compact_stores_equal_arrays_once_in_a_file_written_before(tmp_path):
+    import hashlib
+    import json
+    import zipfile
+
+    values = np.random.default_rng(2).random(5000).astype(np.float32)
+    side = tmp_path / "g" / "d" / "m" / "seed-0.npz"
+    side.parent.mkdir(parents=True)
+    with zipfile.ZipFile(side, "w", zipfile.ZIP_DEFLATED) as z:  # as aebench wrote it before
+        for name in ("recon_mse", "test_scores"):
+            info = zipfile.ZipInfo(f"{name}.npy")
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with z.open(info, "w") as f:
+                np.lib.format.write_array(f, values, allow_pickle=False)
+    record = {"format": 1, "status": "ok", "group": "g", "seed": 0, "metrics": {}}
+    record |= {"protocol": {"seeds": [0]}, "model": {"name": "m"}, "dataset": {"name": "d"}}
+    record["arrays_sha256"] = hashlib.sha256(side.read_bytes()).hexdigest()
+    side.with_suffix(".json").write_text(json.dumps(record))
+    assert artifacts.compact(side.with_suffix(".json")) > 10_000
+    stored = storage.read_record(side.with_suffix(".json"))
+    back = artifacts.read(side, stored["arrays_sha256"])
+    for name in ("recon_mse", "test_scores"):
+        np.testing.assert_array_equal(back[name], values)
+    assert artifacts.compact(side.with_suffix(".json")) == 0  # already in today's form
+
+
 def test_a_superseded_boards_later_seeds_keep_no_arrays_and_it_is_not_tested(runs, tmp_path):
     import json
     import shutil
