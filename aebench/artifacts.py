@@ -52,7 +52,7 @@ def write(path: Path, arrays: dict[str, Any]) -> str:
             if a.dtype.kind == "f":
                 a = a.astype(np.float32)
             if a.nbytes >= _ALIAS_BYTES:
-                digest = (a.dtype.str, a.shape, hashlib.sha256(np.ascontiguousarray(a)).digest())
+                digest = _digest(a)
                 if digest in seen:  # the same values as an earlier member: stored once
                     k, a = f"{_SAME}{k}", np.array([seen[digest]])
                 else:
@@ -222,6 +222,11 @@ def drop_superseded(results_dir: Path, stale=None) -> tuple[int, int]:
     return n, saved
 
 
+def _digest(a: np.ndarray) -> tuple[str, tuple[int, ...], bytes]:
+    """What makes two arrays the same to store: dtype, shape and bytes."""
+    return a.dtype.str, a.shape, hashlib.sha256(np.ascontiguousarray(a)).digest()
+
+
 def _unshared(path: Path, arrays: dict[str, np.ndarray]) -> bool:
     """Whether ``path`` stores an array twice that ``write`` would store once (a file written
     before equal arrays were shared)."""
@@ -231,7 +236,7 @@ def _unshared(path: Path, arrays: dict[str, np.ndarray]) -> bool:
     seen = set()
     for a in arrays.values():
         if a.nbytes >= _ALIAS_BYTES:
-            key = (a.dtype.str, a.shape, hashlib.sha256(np.ascontiguousarray(a)).digest())
+            key = _digest(a)
             if key in seen:
                 return True
             seen.add(key)
