@@ -79,7 +79,7 @@ class Protocol:
     iwae_examples: int | None = None  # IWAE on the first N test examples (None: all)
     #: the test examples every model's likelihood is measured on: None, all of them; N, a random
     #: subset of N stratified by test label, seeded with the run's split seed (the same subset
-    #: for every model of a run unit; see ``aebench.nll_examples``). Not with ``iwae_examples``.
+    #: for every model of a run unit; see ``aebench.run.nll_examples``). Not with ``iwae_examples``.
     nll_examples: int | None = None
     ais_chains: int = 100
     ais_betas: int = 10000

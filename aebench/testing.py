@@ -21,7 +21,7 @@ import torch
 from aebench import AnomalyTask, Dataset, Protocol, Splits, TorchModel, hookimpl
 from aebench.dataset import KINDS
 from aebench.model import LIKELIHOOD_KINDS, DataSpec, EvalContext, FitContext
-from aebench.plugins import load_registry
+from aebench.registry.loading import load_registry
 
 TOY = Protocol(
     name="toy",
@@ -288,7 +288,8 @@ def test_model_optional_methods(name):
 @pytest.mark.parametrize("protocol", ["toy", "toy-anomaly"])
 @pytest.mark.parametrize("name", MODELS)
 def test_model_runs_through_the_harness(name, protocol, tmp_path):
-    from aebench import runner, storage
+    from aebench.records import storage
+    from aebench.run import runner
 
     reqs = runner.plan(_REGISTRY, [name], ["toy"], protocol=protocol)
     data = runner.DataCache(_REGISTRY, tmp_path, False, torch.device("cpu"))

@@ -4,7 +4,7 @@
 #   results/regenerate.sh [DATA_DIR]          (default: ../shared/data, else $AEBENCH_DATA)
 #   results/regenerate.sh --check [DATA_DIR]  re-run one cheap board (digits-v1, seed 0) and
 #                                             compare every non-timing metric with the
-#                                             published records (python -m aebench.reproduce)
+#                                             published records (python -m aebench.execute.reproduce)
 # Runs resume: a second call after an interrupt only runs what is missing, and a record made
 # by another implementation of its model is kept aside and rerun. Set FRESH=1 to start from
 # an empty results/records. JOBS (default 2) runs that many runs at once.
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 if [ "${1:-}" = --check ]; then
     shift
     data="${1:-${AEBENCH_DATA:-../shared/data}}"
-    exec python -m aebench.reproduce -p digits-v1 --seeds 0 --against results/records \
+    exec python -m aebench.execute.reproduce -p digits-v1 --seeds 0 --against results/records \
         --data-dir "$data"
 fi
 data="${1:-${AEBENCH_DATA:-../shared/data}}"
@@ -40,5 +40,5 @@ aebench tune -p mnist-v2 -m "$models" --trials 20 --trial-budget 200000 --data-d
 # board a newer protocol version supersedes, only the first seed's arrays stay (its figures;
 # nothing is tested on it); --remove-only: no committed file is rewritten into the history
 find results/records -name '*.superseded-*' -delete
-python -m aebench.artifacts compact results/records --remove-only
+python -m aebench.records.artifacts compact results/records --remove-only
 aebench publish --results-dir results/records --out-dir results --site results/site

@@ -158,7 +158,7 @@ def _environment(device: str) -> dict[str, Any]:
         except OSError:
             env["driver"] = None
     try:
-        from aebench.provenance import git_commit
+        from aebench.run.provenance import git_commit
 
         env["git_commit"] = git_commit()
     except ImportError as exc:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from aebench import metrics as M
-from aebench import runner
-from aebench.plugins import load_registry
+from aebench.registry.loading import load_registry
+from aebench.run import metrics as M
+from aebench.run import runner
 from aebench.testing import ToyPlugin
 
 

@@ -1,6 +1,6 @@
 """What a run stores beside its record: every per-example value a statistic resamples, for
 every seed; figure-only arrays (pictures, samples, codes) for the first seed only, and pictures
-only of image data. ``python -m aebench.artifacts compact`` applies the same rule to stored
+only of image data. ``python -m aebench.records.artifacts compact`` applies the same rule to stored
 records without changing what a table or a statistic reads."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from aebench import artifacts, storage
 from aebench.errors import AebenchError
+from aebench.records import artifacts, storage
 
 
 def test_keeps_figures_for_the_first_protocol_seed_and_for_a_users_own_seed():
@@ -57,7 +57,7 @@ def test_compact_drops_only_figure_arrays_and_keeps_the_record_readable(runs, tm
     record["arrays_sha256"] = artifacts.write(artifacts.sidecar(later), extra)
     storage.write_record(later, record)
     res = subprocess.run(
-        [sys.executable, "-m", "aebench.artifacts", "compact", str(runs)],
+        [sys.executable, "-m", "aebench.records.artifacts", "compact", str(runs)],
         capture_output=True,
         text=True,
     )
@@ -73,7 +73,7 @@ def test_compact_drops_only_figure_arrays_and_keeps_the_record_readable(runs, tm
 
 def test_compact_refuses_a_missing_directory(tmp_path):
     res = subprocess.run(
-        [sys.executable, "-m", "aebench.artifacts", "compact", str(tmp_path / "nope")],
+        [sys.executable, "-m", "aebench.records.artifacts", "compact", str(tmp_path / "nope")],
         capture_output=True,
         text=True,
     )
@@ -188,7 +188,7 @@ def test_a_superseded_boards_later_seeds_keep_no_arrays_and_it_is_not_tested(run
     import json
     import shutil
 
-    from aebench import publish, render
+    from aebench.report import publish, render
 
     (group,) = [p.name for p in runs.iterdir() if p.is_dir()]
     for new in ("toy-v1", "toy-v2"):  # the same runs as an old and a new protocol version
@@ -253,7 +253,7 @@ def test_codes_are_stored_as_the_2d_view_the_figure_draws():
 
 def test_the_codes_figure_draws_from_the_stored_view(runs, tmp_path):
     pytest.importorskip("matplotlib")
-    from aebench import plots
+    from aebench.report import plots
 
     records, _ = storage.load_records(runs)
     assert all("codes" not in artifacts.of_record(r) for r in records if r["seed"] == 0)

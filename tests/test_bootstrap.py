@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from aebench import artifacts, bootstrap, ranking, render, significance, storage
-from aebench.bootstrap import Resampler, Series, _Ranked, board_replicates, ranked_metrics
-from aebench.metrics import anomaly_metrics
+from aebench.records import artifacts, storage
+from aebench.report import ranking, render, significance
+from aebench.run.metrics import anomaly_metrics
+from aebench.stats.bootstrap import Resampler, Series, _Ranked, board_replicates, ranked_metrics
+from aebench.stats.intervals import bootstrap
 
 FIXTURE = (
     Path(__file__).parent / "data" / "records" / "digits-v1" / "digits" / "pca" / "seed-0.json"
@@ -365,7 +367,7 @@ def test_bootstrap_counts_are_seeded_by_board_and_example_set():
 
 
 def test_stale_rows_are_shown_not_marked_nor_ranked(tmp_path):
-    from aebench import publish
+    from aebench.report import publish
 
     x = np.random.default_rng(14).normal(0.01, 0.002, 300)
     recs = []

@@ -13,8 +13,9 @@ import math
 import pytest
 import torch
 
-from aebench import DataSpec, TorchModel, runner
-from aebench.plugins import load_registry
+from aebench import DataSpec, TorchModel
+from aebench.registry.loading import load_registry
+from aebench.run import runner
 
 pytestmark = [
     pytest.mark.cuda,
@@ -39,7 +40,7 @@ _FIRST: dict[tuple[str, str], dict] = {}
 
 
 def _run(model: str, precision: str, tmp_path, **overrides) -> dict:
-    from aebench.provenance import resolve_device
+    from aebench.run.provenance import resolve_device
 
     device = resolve_device("cuda")
     overrides = {"budget_samples": 3000, "precision": precision, **overrides}

@@ -13,13 +13,7 @@ import numpy as np
 import pytest
 from idx_helpers import closed_port, idx_bytes, serve_directory, write_gz, write_idx
 
-from aebench.datafiles import (
-    download,
-    read_idx,
-    safe_extract_member,
-    sha256_bytes,
-    sha256_file,
-)
+from aebench.data.files import download, read_idx, safe_extract_member, sha256_bytes, sha256_file
 from aebench.errors import DataError
 
 

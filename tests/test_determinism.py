@@ -1,6 +1,6 @@
 """The runner's CUDA determinism switches: set for a run, restored after it, and recorded.
 
-No GPU is needed: :func:`aebench.determinism.settings` only flips torch's process switches,
+No GPU is needed: :func:`aebench.run.determinism.settings` only flips torch's process switches,
 which exist in CPU builds too, so the CUDA branch runs here on ``torch.device("cuda")``
 without touching a device.
 """
@@ -13,8 +13,10 @@ import pytest
 import torch
 from toy_models import Cfg, LinearAE
 
-from aebench import determinism, hookimpl, runner, suite
-from aebench.plugins import load_registry
+from aebench import hookimpl
+from aebench.execute import suite
+from aebench.registry.loading import load_registry
+from aebench.run import determinism, runner
 from aebench.testing import ToyPlugin
 
 CUDA = torch.device("cuda")
@@ -85,7 +87,7 @@ def test_a_users_cublas_setting_is_kept_and_judged(switches, monkeypatch):
 def test_resolving_a_cpu_device_leaves_cublas_alone(cublas_unset):
     import os
 
-    from aebench.provenance import resolve_device
+    from aebench.run.provenance import resolve_device
 
     resolve_device("cpu")
     assert determinism.CUBLAS_VAR not in os.environ

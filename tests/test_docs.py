@@ -38,7 +38,7 @@ def test_every_register_argument_is_documented_in_the_readme_and_the_hookspec():
     import inspect
 
     from aebench import hookspecs
-    from aebench.registry import Origin, Registry
+    from aebench.registry.entries import Origin, Registry
 
     section = (REPO / "README.md").read_text().split("## Writing a plugin", 1)[1]
     section = section.split("\n## ", 1)[0]

@@ -18,10 +18,13 @@ import pytest
 import torch
 from conftest import make_distribution
 
-from aebench import cli, runner, storage, suite
-from aebench.executors import DaskExecutor, InlineExecutor, ProcessExecutor, make_executor
-from aebench.host import WorkerSetup
-from aebench.plugins import load_registry
+from aebench import cli
+from aebench.execute import suite
+from aebench.execute.executors import DaskExecutor, InlineExecutor, ProcessExecutor, make_executor
+from aebench.execute.host import WorkerSetup
+from aebench.records import storage
+from aebench.registry.loading import load_registry
+from aebench.run import runner
 
 distributed = pytest.importorskip("distributed")
 

@@ -10,8 +10,8 @@ import pytest
 from conftest import run_cli
 from idx_helpers import write_mnist
 
-from aebench import publish, render
-from aebench.stats import mean_ci
+from aebench.report import publish, render
+from aebench.stats.intervals import mean_ci
 
 FIXTURE = (
     Path(__file__).parent / "data" / "records" / "digits-v1" / "digits" / "pca" / "seed-0.json"
@@ -93,7 +93,7 @@ def test_family_board_filters_and_variants():
 
 
 def test_summary_ranks_the_family_once_not_its_members():
-    from aebench import ranking
+    from aebench.report import ranking
 
     boards = render.build_boards(_records())
     tr = ranking.task_ranks(boards, {}, "anomaly")

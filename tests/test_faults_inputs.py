@@ -30,10 +30,10 @@ from hypothesis import strategies as st
 from idx_helpers import idx_bytes, serve_directory, write_gz, write_idx, write_mnist
 from test_sms_spam import corpus, make_zip, write_sms
 
-from aebench import artifacts, storage
 from aebench.cli import main
-from aebench.datafiles import parse_idx, read_idx, sha256_bytes
+from aebench.data.files import parse_idx, read_idx, sha256_bytes
 from aebench.errors import AebenchError, DataError
+from aebench.records import artifacts, storage
 from aebench_plugins.datasets import mnist, sms_spam
 from aebench_plugins.datasets.mnist import MNIST, MNIST_V1
 from aebench_plugins.datasets.sms_spam import SMS_V1, SMSSpam

@@ -13,7 +13,7 @@ from conftest import run_cli
 from idx_helpers import idx_bytes, write_idx
 
 from aebench.errors import AebenchWarning, DataError, PluginError
-from aebench.plugins import load_registry
+from aebench.registry.loading import load_registry
 from aebench_plugins.datasets import files as files_plugin
 from aebench_plugins.datasets.files import Files, from_files
 

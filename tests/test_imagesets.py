@@ -19,9 +19,9 @@ import torch
 from conftest import REPO, SHARED_DATA
 from idx_helpers import write_mnist
 
+from aebench.data.imagesets import gcn_l1_minmax
 from aebench.errors import DataError
-from aebench.imagesets import gcn_l1_minmax
-from aebench.plugins import load_registry
+from aebench.registry.loading import load_registry
 from aebench_plugins.datasets import fashion_mnist, mnist
 from aebench_plugins.datasets.fashion_mnist import (
     FASHION_MNIST_NOVELTY_V1,
@@ -260,7 +260,7 @@ def test_unknown_preprocessing_is_an_error(tmp_path):
 
 
 def test_a_family_name_plans_every_member():
-    from aebench import runner
+    from aebench.run import runner
 
     registry = load_registry()
     for key in ("mnist-oneclass", "mnist-oneclass-v1"):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import make_distribution, run_cli
 
-from aebench import implementation
+from aebench.run import implementation
 
 PLUGIN = '''
 """A third-party linear autoencoder (docstring: not part of the fingerprint)."""
@@ -76,7 +76,7 @@ def test_prose_edits_keep_the_fingerprint_and_code_edits_change_it():
 
 
 def test_fingerprint_covers_the_plugins_own_modules_and_its_config():
-    from aebench.plugins import load_registry
+    from aebench.registry.loading import load_registry
 
     registry = load_registry()
     entry = registry.model("denoising_ae")
@@ -90,8 +90,8 @@ def test_fingerprint_covers_the_plugins_own_modules_and_its_config():
 
 
 def test_every_builtin_record_carries_todays_fingerprint(tmp_path):
-    from aebench import runner
-    from aebench.plugins import load_registry
+    from aebench.registry.loading import load_registry
+    from aebench.run import runner
 
     registry = load_registry()
     req = runner.plan(registry, ["pca"], ["digits"], seeds=[0])[0]
@@ -173,7 +173,7 @@ def _registry(site: Path):
     sys.path.insert(0, str(site))
     importlib.invalidate_caches()
     try:
-        from aebench.plugins import load_registry
+        from aebench.registry.loading import load_registry
 
         return load_registry()
     finally:

@@ -1,4 +1,4 @@
-"""Reproduced vs published (aebench.literature): cells against scipy's t interval, the cells
+"""Reproduced vs published (aebench.report.literature): cells against scipy's t interval, the cells
 without a figure, one-line errors on malformed files, and what publish writes."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from conftest import run_cli
 from scipy import stats
 from test_families import _records, _table
 
-from aebench import literature, publish, render
 from aebench.errors import AebenchError
+from aebench.report import literature, publish, render
 
 FAMILY, MEMBER = "toy-oneclass-v1", "toy-oneclass-c{}-v1"
 

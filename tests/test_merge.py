@@ -1,4 +1,4 @@
-"""Several --results-dir merged into one board (aebench.merge): a plugin author's runs beside
+"""Several --results-dir merged into one board (aebench.records.merge): a plugin author's runs beside
 the published ones, refused where they cannot share a board, speed marked where it does not
 compare."""
 
@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from aebench import merge, publish, render
+from aebench.records import merge
+from aebench.report import publish, render
 
 RUN = ("-m", "pca,mean", "--seeds", "0,1", "--budget", "2000", "--threads", "1", "-q")
 

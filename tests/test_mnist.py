@@ -1,6 +1,6 @@
 """The MNIST plugin on small generated IDX files, and on the shared real data when present.
 
-MNIST is read by the shared image-set loader (``aebench.imagesets``), so these tests are that
+MNIST is read by the shared image-set loader (``aebench.data.imagesets``), so these tests are that
 loader's too: checksums, canonical marking, downloads and corrupt-file errors.
 """
 
@@ -16,7 +16,7 @@ import pytest
 import torch
 from idx_helpers import closed_port, idx_bytes, serve_directory, write_gz, write_idx, write_mnist
 
-from aebench.datafiles import sha256_bytes, sha256_file
+from aebench.data.files import sha256_bytes, sha256_file
 from aebench.errors import DataError
 from aebench_plugins.datasets import mnist
 from aebench_plugins.datasets.mnist import MNIST, MNIST_V1, OfficialFile

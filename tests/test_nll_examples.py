@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from aebench import artifacts, nll_examples, render, runner, storage
 from aebench.dataset import for_run
 from aebench.errors import AebenchError
-from aebench.plugins import load_registry
+from aebench.records import artifacts, storage
+from aebench.registry.loading import load_registry
+from aebench.report import render
+from aebench.run import nll_examples, runner
 from aebench_plugins.datasets.digits import DIGITS_V2, Digits
 from aebench_plugins.datasets.mnist import MNIST_V1, MNIST_V2
 

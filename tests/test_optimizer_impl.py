@@ -15,13 +15,15 @@ import torch
 import torch.nn.functional as F
 from toy_models import Cfg, LinearAE
 
-from aebench import DataSpec, FitContext, TorchModel, hookimpl, runner, suite
+from aebench import DataSpec, FitContext, TorchModel, hookimpl
 from aebench.errors import AebenchError
-from aebench.model import _bernoulli
+from aebench.execute import suite
 from aebench.nn import mlp
-from aebench.plugins import load_registry
 from aebench.protocol import OPTIMIZER_IMPLS
+from aebench.registry.loading import load_registry
+from aebench.run import runner
 from aebench.testing import ToyPlugin
+from aebench.training import _bernoulli
 
 RECORDS = Path(__file__).resolve().parents[1] / "results" / "records"
 STEPS, BATCH = 200, 32

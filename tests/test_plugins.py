@@ -31,7 +31,7 @@ def test_builtin_plugins_come_through_entry_points():
 
     names = {ep.name for ep in entry_points(group="aebench")}
     assert {"pca", "digits"} <= names
-    from aebench.plugins import load_registry
+    from aebench.registry.loading import load_registry
 
     reg = load_registry()
     assert reg.models["pca"].origin.dist == "aebench"

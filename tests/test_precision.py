@@ -10,9 +10,11 @@ import torch
 from torch import nn
 from toy_models import Cfg, LinearAE
 
-from aebench import FitContext, hookimpl, runner, suite
+from aebench import FitContext, hookimpl
 from aebench.errors import AebenchError
-from aebench.plugins import load_registry
+from aebench.execute import suite
+from aebench.registry.loading import load_registry
+from aebench.run import runner
 from aebench.testing import ToyPlugin
 
 RECORDS = Path(__file__).resolve().parents[1] / "results" / "records"

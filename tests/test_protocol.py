@@ -10,10 +10,11 @@ import pytest
 import torch
 from toy_models import Cfg, LinearAE
 
-from aebench import LikelihoodEstimate, hookimpl, runner
+from aebench import LikelihoodEstimate, hookimpl
 from aebench.errors import AebenchError
-from aebench.plugins import load_registry
 from aebench.protocol import Protocol, resolve_key
+from aebench.registry.loading import load_registry
+from aebench.run import runner
 from aebench.testing import TOY, TOY_ANOMALY, ToyPlugin
 
 RECORDS = Path(__file__).resolve().parents[1] / "results" / "records"

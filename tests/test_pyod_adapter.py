@@ -10,8 +10,8 @@ import torch
 
 pytest.importorskip("pyod", reason="PyOD is an optional extra: pip install aebench[pyod]")
 
-from aebench import runner  # noqa: E402
-from aebench.plugins import load_registry  # noqa: E402
+from aebench.registry.loading import load_registry  # noqa: E402
+from aebench.run import runner  # noqa: E402
 from aebench.testing import ToyPlugin  # noqa: E402
 
 MODELS = ("pyod-autoencoder", "pyod-iforest")

@@ -69,14 +69,14 @@ def test_mnist_pca_error_equals_scikit_learns(tmp_path):
 def test_published_digits_board_reproduces_with_todays_code():
     """results/regenerate.sh --check: digits-v1 seed 0, every model, every non-timing metric
     equal to the published record (exactly on the CPU kind that made it, else within the
-    stated tolerance; see aebench.reproduce)."""
+    stated tolerance; see aebench.execute.reproduce)."""
     import subprocess
     import sys
 
     from conftest import REPO
 
     done = subprocess.run(
-        [sys.executable, "-m", "aebench.reproduce", "-p", "digits-v1", "--seeds", "0"],
+        [sys.executable, "-m", "aebench.execute.reproduce", "-p", "digits-v1", "--seeds", "0"],
         cwd=REPO,
         capture_output=True,
         text=True,

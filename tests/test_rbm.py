@@ -220,8 +220,10 @@ def test_rbm_codes_at_the_protocols_size_and_rbm_256_is_a_labelled_variant(tmp_p
     named model whose row says its code differs."""
     from importlib.metadata import entry_points
 
-    from aebench import render, runner, suite
-    from aebench.plugins import load_registry
+    from aebench.execute import suite
+    from aebench.registry.loading import load_registry
+    from aebench.report import render
+    from aebench.run import runner
     from aebench.testing import TOY, ToyPlugin
 
     others = {ep.name for ep in entry_points(group="aebench")} - {"rbm"}

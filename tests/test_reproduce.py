@@ -8,7 +8,7 @@ import sys
 
 from conftest import REPO, run_cli
 
-from aebench.reproduce import compare
+from aebench.execute.reproduce import compare
 
 
 def _rec(**metrics):
@@ -30,7 +30,15 @@ def test_reproduce_passes_on_a_fresh_record_and_fails_on_a_tampered_one(tmp_path
     results = tmp_path / "r"
     args = ("run", "-p", "digits-v1", "-m", "pca,mean", "--seeds", "0", "--threads", "1", "-q")
     assert run_cli(*args, "--results-dir", str(results)).returncode == 0
-    cmd = [sys.executable, "-m", "aebench.reproduce", "-p", "digits-v1", "--against", str(results)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "aebench.execute.reproduce",
+        "-p",
+        "digits-v1",
+        "--against",
+        str(results),
+    ]
     env = {"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
     ok = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
     assert ok.returncode == 0, ok.stdout + ok.stderr

@@ -11,8 +11,11 @@ import torch
 from toy_models import Cfg
 from toy_models import LinearAE as _Linear
 
-from aebench import Capabilities, hookimpl, runner, storage, suite
-from aebench.plugins import load_registry
+from aebench import Capabilities, hookimpl
+from aebench.execute import suite
+from aebench.records import storage
+from aebench.registry.loading import load_registry
+from aebench.run import runner
 from aebench.testing import ToyPlugin
 
 

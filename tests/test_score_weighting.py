@@ -11,12 +11,12 @@ import pytest
 import torch
 from test_sms_spam import corpus, words, write_sms
 
-from aebench import metrics as M
-from aebench import runner
 from aebench.dataset import carve_validation
 from aebench.errors import AebenchError
 from aebench.model import DataSpec, Model
-from aebench.plugins import load_registry
+from aebench.registry.loading import load_registry
+from aebench.run import metrics as M
+from aebench.run import runner
 from aebench.testing import ToyPlugin
 from aebench_plugins.datasets.sms_spam import SMS_CONTAMINATED_V2, SMS_V1, SMS_V2, SMSSpam
 

@@ -1,4 +1,4 @@
-"""The static site of ``aebench publish --site`` (aebench.site), read as files: escaping, links,
+"""The static site of ``aebench publish --site`` (aebench.report.site), read as files: escaping, links,
 offline, one page per board and per model, the same bytes twice, figures linked or copied."""
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from aebench import publish, render, site, storage
+from aebench.records import storage
+from aebench.report import publish, render, site
 
 RECORDS = Path(__file__).parent / "data" / "records"
 #: a model name and texts a plugin could write, each carrying markup

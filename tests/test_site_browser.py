@@ -16,7 +16,8 @@ import pytest
 from conftest import REPO, run_cli
 from test_site import EVIL, EVIL_TAG, add_markup_records
 
-from aebench import publish, storage
+from aebench.records import storage
+from aebench.report import publish
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

@@ -15,7 +15,7 @@ import pytest
 import torch
 from idx_helpers import closed_port, serve_directory
 
-from aebench.datafiles import sha256_bytes, sha256_file
+from aebench.data.files import sha256_bytes, sha256_file
 from aebench.dataset import carve_validation
 from aebench.errors import AebenchError, DataError
 from aebench_plugins.datasets import sms_spam

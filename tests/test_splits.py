@@ -12,8 +12,8 @@ import torch
 from conftest import SHARED_DATA, run_cli
 
 from aebench.dataset import carve_validation, for_run, run_split_seed
-from aebench.plugins import load_registry
-from aebench.runner import DataCache
+from aebench.registry.loading import load_registry
+from aebench.run.runner import DataCache
 from aebench_plugins.datasets.digits import (
     DIGITS_NOVELTY_V1,
     DIGITS_NOVELTY_V2,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from aebench import render
-from aebench.stats import mean_ci
+from aebench.report import render
+from aebench.stats.intervals import mean_ci
 
 FIXTURES = Path(__file__).parent / "data" / "records"
 
@@ -67,7 +67,7 @@ def test_versions_never_mix():
 
 
 def test_median_range_and_a_seed_independent_value_shows_no_interval():
-    from aebench.stats import median_range
+    from aebench.stats.intervals import median_range
 
     assert median_range([3.0, 1.0, 300.0]) == (3.0, 1.0, 300.0, 3)
     assert median_range([2.0]) == (2.0, None, None, 1)

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from aebench import render, runner, storage, thresholds
 from aebench.dataset import carve_validation
 from aebench.errors import AebenchError
-from aebench.plugins import load_registry
+from aebench.records import storage
+from aebench.registry.loading import load_registry
+from aebench.report import render
+from aebench.run import runner, thresholds
 from aebench.testing import TOY_ANOMALY, ToyPlugin, toy_splits
 from aebench_plugins.datasets.sms_spam import SMS_CONTAMINATED_MATCHED_V1, SMS_CONTAMINATED_V4
 

@@ -8,8 +8,10 @@ import pytest
 import torch
 from toy_models import Cfg, ClosedForm, LinearAE, OwnFit
 
-from aebench import hookimpl, render, runner
-from aebench.plugins import load_registry
+from aebench import hookimpl
+from aebench.registry.loading import load_registry
+from aebench.report import render
+from aebench.run import runner
 from aebench.testing import ToyPlugin
 
 RATE = "train_samples_per_s"

@@ -25,10 +25,13 @@ import pytest
 import torch
 from conftest import make_distribution, run_cli, start_cli
 
-from aebench import cli, render, runner, storage
+from aebench import cli
 from aebench.errors import AebenchError, PluginError
-from aebench.executors import InlineExecutor
-from aebench.plugins import load_registry
+from aebench.execute.executors import InlineExecutor
+from aebench.records import storage
+from aebench.registry.loading import load_registry
+from aebench.report import render
+from aebench.run import runner
 from aebench.tuning import Choice, Float, Int, check_space, store, tune
 from aebench.tuning.curves import expected_best
 
@@ -461,7 +464,7 @@ def test_a_second_process_on_one_study_is_refused(registry, tmp_path):
 
 
 def test_tuned_boards_are_variants_the_summary_does_not_rank():
-    from aebench import ranking
+    from aebench.report import ranking
 
     rec = json.loads(
         (Path(__file__).parent / "data/records").rglob("*.json").__next__().read_text()
@@ -488,7 +491,7 @@ class _Zeros:
 def test_validation_figures_against_an_independent_computation():
     from sklearn.metrics import roc_auc_score
 
-    from aebench.evaluation import on_validation
+    from aebench.run.evaluation import on_validation
     from aebench.testing import TOY_ANOMALY, toy_splits
 
     splits = toy_splits()
@@ -552,7 +555,7 @@ def test_a_model_that_does_not_apply_says_so_not_that_its_trials_failed(registry
 def test_a_tuned_board_without_every_model_says_which_rows_are_missing(tmp_path):
     """The published digits-v2 tuned board with conv_ae's and lstm_ae's tuned records left
     out: its caption names them (reference rows and named variants are never expected)."""
-    from aebench.tuning.report import not_yet_tuned
+    from aebench.report.tuning import not_yet_tuned
 
     published = Path(__file__).resolve().parents[1] / "results" / "records"
     for group in ("digits-v2", "digits-v2~tuned-20"):

@@ -1,7 +1,7 @@
 """Tuning: an equal budget of trials for every model, chosen on validation data only.
 
 A model plugin declares its search space with the ranges here (no Optuna needed to declare
-one); ``aebench tune`` (``aebench.tuning.command``) runs the studies and the tuned board.
+one); ``aebench tune`` (``aebench.cli.tune``) runs the studies and the tuned board.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ __all__ = ["CRITERIA", "Criterion", "criterion_for"]
 class Criterion:
     name: str
     task: str
-    #: the key of the figure in a validation-only run's metrics (``aebench.evaluation``)
+    #: the key of the figure in a validation-only run's metrics (``aebench.run.evaluation``)
     metric: str
     direction: str  # "minimize" | "maximize"
     uses_labels: bool = False

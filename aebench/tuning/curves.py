@@ -46,7 +46,7 @@ def _tuned_runs(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def tuning_curves(records: list[dict[str, Any]], path: Path, title: str) -> Path | None:
     """One line per tuned model: expected best validation figure after n of its N trials."""
-    from aebench.plots import _plt, _save
+    from aebench.report.plots import _plt, _save
 
     runs = _tuned_runs(records)
     if not runs:

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aebench import render, runner
 from aebench.errors import AebenchError
-from aebench.registry import ModelEntry, Registry
-from aebench.runner import RunRequest
+from aebench.registry.entries import ModelEntry, Registry
+from aebench.report import render
+from aebench.run import runner
+from aebench.run.runner import RunRequest
 from aebench.tuning import store
 from aebench.tuning.criteria import Criterion, criterion_for
 from aebench.tuning.space import check_space, describe

@@ -1,7 +1,7 @@
 """Fashion-MNIST: 70,000 Zalando article images, 28×28 grey (Xiao, Rasul & Vollgraf, 2017).
 
 A drop-in replacement for MNIST with the same file format and split (60,000 / 10,000, ten
-classes), read by the shared image-set loader (:mod:`aebench.imagesets`) from
+classes), read by the shared image-set loader (:mod:`aebench.data.imagesets`) from
 ``data_dir / "fashion-mnist"``: missing files are downloaded from the publisher and verified by
 the SHA-256 of the ``.gz`` the publisher serves; a local copy counts as canonical when its
 ``.gz`` or its uncompressed payload has the publisher's hash, so Debian's re-compressed
@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 
 from aebench import Protocol, hookimpl
-from aebench.imagesets import ImageSet, ImageSetDataset, OfficialFile, one_class_protocols
+from aebench.data.imagesets import ImageSet, ImageSetDataset, OfficialFile, one_class_protocols
 
 #: The publisher's two homes for the files, best first.
 MIRRORS = (

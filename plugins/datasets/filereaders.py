@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aebench.datafiles import parse_idx, read_gzip
+from aebench.data.files import parse_idx, read_gzip
 from aebench.errors import DataError
 
 __all__ = ["LABEL_NAMES", "Raw", "read"]

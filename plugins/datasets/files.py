@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from aebench import AnomalyTask, DataError, Dataset, Protocol, Splits, hookimpl
-from aebench.datafiles import sha256_file
+from aebench.data.files import sha256_file
 from aebench.errors import AebenchWarning
 from aebench_plugins.datasets.filereaders import Raw, read
 

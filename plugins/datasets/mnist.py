@@ -1,7 +1,7 @@
 """MNIST: 70,000 handwritten digits of 28×28 grey pixels (LeCun, Cortes & Burges, 1998).
 
 The four official IDX files (gzip) in ``data_dir / "mnist"``, read by the shared image-set
-loader (:mod:`aebench.imagesets`): downloads with verification, canonical marking by the
+loader (:mod:`aebench.data.imagesets`): downloads with verification, canonical marking by the
 ``.gz`` or the payload SHA-256, one-line errors. Files that parse but are not canonical, such as
 a 10,000-image training subset, still load and the provenance says so, with sample counts, so
 no result passes for official MNIST. Pixels are scaled to [0, 1]; the official 60,000/10,000
@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 
 from aebench import Protocol, hookimpl
-from aebench.imagesets import (
+from aebench.data.imagesets import (
     IDX_SPLITS,
     ImageSet,
     ImageSetDataset,

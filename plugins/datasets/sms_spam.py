@@ -17,7 +17,7 @@ split's ham only and adds hashed out-of-vocabulary columns (see ``SMS_V2``).
 Choosing settings without the test set: the parameter ``holdout="dev"`` drops the test split
 before any vectorizer sees it and evaluates on a stratified carve of the training split, e.g.
 ``SMS_V2.with_overrides(params={**SMS_V2.params, "holdout": "dev"})`` through
-``aebench.runner.plan(..., protocol_overrides=...)``. Such a variant is a development tool,
+``aebench.run.runner.plan(..., protocol_overrides=...)``. Such a variant is a development tool,
 not a protocol: it is registered nowhere and its figures are not results.
 """
 
@@ -37,8 +37,8 @@ import numpy as np
 import torch
 
 from aebench import AebenchError, AnomalyTask, DataError, Dataset, Protocol, Splits, hookimpl
-from aebench.datafiles import download as download_file
-from aebench.datafiles import safe_extract_member, sha256_file
+from aebench.data.files import download as download_file
+from aebench.data.files import safe_extract_member, sha256_file
 from aebench.dataset import carve_validation
 
 SMS_V1 = Protocol(

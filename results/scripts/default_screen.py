@@ -3,9 +3,9 @@
 lstm_ae's hidden size and learning rate, conv_ae's channels and downsampling, sparse_ae's β and
 denoising_ae's corruption were first picked by MNIST *test* MSE. This screen re-derives each
 on MNIST's validation carve only: the protocol is mnist-v2, the data come through aebench's own
-plugin, every candidate trains on the fit slice exactly as ``aebench.runner`` trains a run
+plugin, every candidate trains on the fit slice exactly as ``aebench.run.runner`` trains a run
 (same seeding, optimiser, batches) and is scored on the validation slice; the test split is
-emptied (``aebench.evaluation.without_test``) before any model is built, so no test image is
+emptied (``aebench.run.evaluation.without_test``) before any model is built, so no test image is
 reachable. Budget: 384k samples (the budget of the original screens; the board's is 2M), seed 0.
 
 Decision rules, fixed before the screen ran (written in each model's docstring with the figures):
@@ -60,8 +60,8 @@ def _protocol():
 
 def _prepared(data_dir: str):
     from aebench.dataset import for_run
-    from aebench.evaluation import without_test
-    from aebench.runner import prepare
+    from aebench.run.evaluation import without_test
+    from aebench.run.runner import prepare
     from aebench_plugins.datasets.mnist import MNIST
 
     proto = _protocol()
@@ -78,9 +78,9 @@ def _one(job: tuple[str, str, dict]) -> dict:
     from threadpoolctl import threadpool_limits
 
     from aebench import DataSpec, FitContext
-    from aebench import metrics as M
-    from aebench.plugins import load_registry
-    from aebench.runner import choose_view
+    from aebench.registry.loading import load_registry
+    from aebench.run import metrics as M
+    from aebench.run.runner import choose_view
 
     prepared = _prepared(data_dir)
     proto = prepared.protocol

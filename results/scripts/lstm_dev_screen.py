@@ -23,9 +23,9 @@ import torch
 from scipy.stats import spearmanr
 
 from aebench import DataSpec, FitContext
-from aebench import metrics as M
 from aebench.errors import AebenchError
-from aebench.runner import prepare
+from aebench.run import metrics as M
+from aebench.run.runner import prepare
 from aebench_plugins.datasets.sms_spam import SMS_V3, SMSSpam
 from aebench_plugins.models.lstm_ae import LSTMAE, SCORES, LSTMAEConfig
 
@@ -33,7 +33,7 @@ DEV = SMS_V3.with_overrides(params={**SMS_V3.params, "holdout": "dev"})
 
 
 def _fit(view, normal, seed: int) -> LSTMAE:
-    """lstm_ae trained on the fit slice's ham, seeded as aebench.runner seeds a run."""
+    """lstm_ae trained on the fit slice's ham, seeded as aebench.run.runner seeds a run."""
     p, cpu = DEV, torch.device("cpu")
     spec = DataSpec(
         dim=view.fit.shape[1],

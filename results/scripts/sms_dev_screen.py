@@ -7,7 +7,7 @@ slice, calibrates the 95% threshold on the normal part of its validation slice, 
 AUROC / AUPRC / F1 on the development messages for each candidate feature set:
 
 - ``mean``: the mean of the training features, scored like every reconstruction model, by
-  squared error weighted with 1 / (training variance + 1/n) (aebench.metrics);
+  squared error weighted with 1 / (training variance + 1/n) (aebench.run.metrics);
 - ``pca``: scikit-learn's PCA with 32 components, the same weighted error.
 
     python results/scripts/sms_dev_screen.py [DATA_DIR]
@@ -25,7 +25,7 @@ from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from aebench.dataset import carve_validation
 from aebench.errors import AebenchError
-from aebench.metrics import inverse_variance_weights
+from aebench.run.metrics import inverse_variance_weights
 from aebench_plugins.datasets.sms_spam import SMS_V2, SMSSpam
 
 CANDIDATES = {

@@ -15,9 +15,10 @@ import contextlib
 import pytest
 import torch
 
-from aebench import DataSpec, FitContext, TorchModel, determinism
-from aebench.plugins import load_registry
-from aebench.runner import choose_view
+from aebench import DataSpec, FitContext, TorchModel
+from aebench.registry.loading import load_registry
+from aebench.run import determinism
+from aebench.run.runner import choose_view
 
 pytestmark = [
     pytest.mark.benchmark,

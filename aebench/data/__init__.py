@@ -1,0 +1,1 @@
+"""Helpers for data-set plugins: verified downloads, IDX files, image sets."""

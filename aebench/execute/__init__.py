@@ -1,0 +1,1 @@
+"""Many runs: the suite, its executors (processes, Dask), run hosts, and reproduce."""

@@ -1,0 +1,7 @@
+"""Plugin loading and the registry: entry points in the ``aebench`` group (allow and deny
+lists, name clashes) and the models, data sets and protocols they register."""
+
+from aebench.registry.entries import DatasetEntry, ModelEntry, Origin, Registry
+from aebench.registry.loading import disabled_from_env, load_registry
+
+__all__ = ["DatasetEntry", "ModelEntry", "Origin", "Registry", "disabled_from_env", "load_registry"]

@@ -1,0 +1,98 @@
+"""Plugin discovery: entry points in the ``aebench`` group, blocking by name, isolation.
+
+Built-ins and third-party plugins load the same way. A plugin that fails to import or to
+register is reported once by name and skipped; every other plugin keeps working. Two plugins
+registering one name is an error naming both distributions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from importlib.metadata import EntryPoint, entry_points
+
+import pluggy
+
+from aebench import hookspecs
+from aebench.errors import DuplicateError
+from aebench.registry.entries import Origin, Registry
+
+GROUP = "aebench"
+DISABLE_ENV = "AEBENCH_DISABLE_PLUGINS"
+
+
+def disabled_from_env() -> set[str]:
+    raw = os.environ.get(DISABLE_ENV, "")
+    return {p.strip() for p in raw.split(",") if p.strip()}
+
+
+def make_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(GROUP)
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def _origin(ep: EntryPoint) -> Origin:
+    dist = getattr(ep, "dist", None)
+    name = dist.metadata["Name"] if dist is not None else "unknown"
+    version = dist.version if dist is not None else "?"
+    return Origin(plugin=ep.name, dist=name, version=version)
+
+
+def load_registry(
+    disabled: Iterable[str] = (),
+    extra_plugins: Iterable[tuple[str, object]] = (),
+) -> Registry:
+    """Discover, load and register every plugin not in ``disabled`` (plus $AEBENCH_DISABLE_PLUGINS).
+
+    ``extra_plugins`` are (name, module-or-object) pairs registered as if from entry points;
+    tests use it to add a plugin without installing a package.
+    """
+    blocked = set(disabled) | disabled_from_env()
+    pm = make_manager()
+    registry = Registry()
+    origins: dict[str, Origin] = {}
+
+    seen: set[str] = set()
+    for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+        if ep.name in blocked or ep.name in seen:
+            continue
+        seen.add(ep.name)
+        try:
+            plugin = ep.load()
+            pm.register(plugin, name=ep.name)
+        except (Exception, SystemExit) as exc:  # a broken plugin must not take the others down
+            registry.broken.append((ep.name, _one_line(exc)))
+            continue
+        origins[ep.name] = _origin(ep)
+    for name, plugin in extra_plugins:
+        if name in blocked:
+            continue
+        pm.register(plugin, name=name)
+        origins[name] = Origin(plugin=name, dist=name, version="local")
+
+    registry.plugins = dict(origins)
+    _call_each(pm, "aebench_register_datasets", registry, origins, registry.dataset_registrar)
+    _call_each(pm, "aebench_register_models", registry, origins, registry.model_registrar)
+    return registry
+
+
+def _call_each(pm, hook_name, registry, origins, make_register) -> None:
+    """Call a register hook plugin by plugin, so each registration knows where it came from."""
+    hook = getattr(pm.hook, hook_name)
+    for impl in reversed(hook.get_hookimpls()):  # registration order
+        origin = origins[impl.plugin_name]
+        kwargs = {"register": make_register(origin)}
+        try:
+            impl.function(**{a: kwargs[a] for a in impl.argnames})
+        except DuplicateError:
+            raise
+        except (Exception, SystemExit) as exc:
+            registry.broken.append((impl.plugin_name, _one_line(exc)))
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({exc.code!r})"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
