@@ -17,9 +17,13 @@ def aebench_register_models(register):
 
     :param register: call ``register(name, factory, config=ConfigClass, description=..., tags=...,
         search_space=...)`` once per model; ``factory(spec, code_size, config)`` builds an
-        :class:`aebench.Model`. ``search_space`` maps config fields to ``aebench.tuning``
-        ranges (``Float(lo, hi, log=...)``, ``Int(lo, hi)``, ``Choice(a, b, ...)``) that
-        ``aebench tune`` searches; without it the model is tuned over nothing.
+        :class:`aebench.Model`. ``config`` is a dataclass whose fields all have defaults, with
+        a ``tiny()`` classmethod for the contract suite; the model class declares
+        ``capabilities`` and, where they differ from the defaults, ``capabilities_for(config)``
+        and ``lr_field`` (see :class:`aebench.Model`). ``search_space`` maps config fields to
+        ``aebench.tuning`` ranges (``Float(lo, hi, log=...)``, ``Int(lo, hi)``,
+        ``Choice(a, b, ...)``) that ``aebench tune`` searches; without it the model is tuned
+        over nothing.
     """
 
 
@@ -29,7 +33,8 @@ def aebench_register_datasets(register):
 
     :param register: call ``register(name, factory, protocols=[Protocol, ...], description=...,
         default=False, from_files=None)`` once per data set; ``factory()`` builds an
-        :class:`aebench.Dataset`. A data set that reads a user's own files passes
+        :class:`aebench.Dataset`. Each protocol is checked when it is made and again here: an
+        invalid one skips the plugin, named. A data set that reads a user's own files passes
         ``from_files(path, options) -> Protocol``, which ``aebench run -d PATH`` calls to
         derive the protocol (``options``: the ``--data-option KEY=VALUE`` pairs).
     """

@@ -29,7 +29,8 @@ class Capabilities:
         ``estimate`` (e.g. AIS, IWAE); ``density`` (a continuous density, not comparable with
         discrete likelihoods).
     :param binary: the model's likelihood is Bernoulli: it trains on dynamically binarised data
-        and its likelihood is evaluated on a fixed-seed binarisation of the test set.
+        and is evaluated on a fixed-seed binarisation of the test set, or on the pixels
+        where the protocol says so (``Protocol.eval_inputs``).
     :param stochastic: encode/decode or scores involve sampling.
     :param generative: ``sample`` draws from the model.
     :param supervised: the model trains with labels (``ctx.labels``): a reference row only,
@@ -92,9 +93,35 @@ class LikelihoodEstimate:
 
 
 class Model(ABC):
-    """A model plugin. ``capabilities`` is a class attribute; the config is a dataclass."""
+    """A model plugin: ``encode``, ``decode`` and ``fit`` (or ``loss``, see :class:`TorchModel`).
+
+    What the harness reads from the class, before any instance exists:
+
+    - ``capabilities``: what the model can do (:class:`Capabilities`), or, where a config
+      changes that (a VAE's Gaussian decoder is a density), :meth:`capabilities_for`;
+    - ``lr_field``: the config field that holds the model's own learning rate;
+    - the config, a dataclass registered with ``register(..., config=Config)``: every field has
+      a default, and a ``tiny()`` classmethod returns the small instance the contract suite
+      (:mod:`aebench.testing`) trains with.
+    """
 
     capabilities: ClassVar[Capabilities] = Capabilities()
+    #: the config field holding the model's own learning rate: a positive float, or None for
+    #: the protocol's ``lr``; a config without that field always uses the protocol's. The
+    #: harness hands the result to ``fit`` as ``ctx.lr`` and records it.
+    lr_field: ClassVar[str | None] = "lr"
+
+    @classmethod
+    def capabilities_for(cls, config: Any) -> Capabilities:
+        """The flags that hold for ``config``: ``capabilities`` unless a subclass says otherwise."""
+        return cls.capabilities
+
+    @classmethod
+    def learning_rate(cls, config: Any) -> float | None:
+        """The learning rate ``config`` sets in ``lr_field``; None: the protocol's."""
+        if cls.lr_field is None or config is None:
+            return None
+        return getattr(config, cls.lr_field, None)
 
     def __init__(self, spec: DataSpec, code_size: int, config: Any) -> None:
         self.spec = spec
@@ -182,7 +209,7 @@ class TorchModel(nn.Module, Model):
         """Scalar training loss on one batch."""
 
     def fit(self, train: Tensor, ctx: FitContext) -> None:
-        gradient_fit(self, train, ctx, lr=getattr(self.config, "lr", None))
+        gradient_fit(self, train, ctx, lr=self.learning_rate(self.config))
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -13,8 +13,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aebench.errors import AebenchError
+from aebench.errors import AebenchError, ProtocolError
 
+TASKS = ("reconstruction", "anomaly")
+#: ``Protocol.anomaly_train``: train on the normal training examples, or on all of them
+ANOMALY_TRAIN = ("normal", "all")
+BINARIZATIONS = ("dynamic", "none")
+#: ``Protocol.eval_inputs``: what a run is evaluated on (see the field)
+EVAL_INPUTS = ("model", "pixels")
+OPTIMIZERS = ("adam",)
+#: ``Protocol.anomaly_score_weighting`` (``aebench.run.metrics`` applies them)
+SCORE_WEIGHTINGS = ("none", "inverse-variance")
 PRECISIONS = ("fp32", "bf16")
 #: ``Protocol.likelihoods``: "task" (a reconstruction task's boards show likelihoods, an
 #: anomaly task's do not), or "all" / "none" whatever the task
@@ -35,6 +44,11 @@ _ADDED_LATER = {
     "split_per_seed": False,
     "nll_examples": None,
     "contamination_matched": False,
+    "val_curve_points": 0,
+    "early_stopping_patience": 0,
+    "gate_ratio": 0.95,
+    "converged_tolerance": 0.01,
+    "eval_inputs": "model",
 }
 #: where the data lives on this machine: recorded, but two runs on the same files compare
 _NOT_FINGERPRINTED = ("location",)
@@ -73,6 +87,22 @@ class Protocol:
     # epoch; the test set is binarised once with ``test_binarization_seed``.
     binarization: str = "dynamic"
     test_binarization_seed: int = 0
+    #: what every run is evaluated on (validation and test reconstruction, likelihoods, the
+    #: anomaly threshold's calibration and the anomaly scores). "model" (what every protocol
+    #: published before this field used): a model with a Bernoulli likelihood
+    #: (``Capabilities.binary``, under binarization "dynamic") is evaluated on one fixed draw
+    #: x ~ Bernoulli(pixels) seeded with ``test_binarization_seed``, every other model on the
+    #: pixels, so rows of one board score different inputs. "pixels": every row, binary models
+    #: too, is evaluated on the pixel intensities. The Bernoulli likelihood of an intensity
+    #: vector is then the soft-target cross-entropy −Σ_i [x_i log p_i + (1−x_i) log(1−p_i)],
+    #: which for a factorised decoder with fixed parameters p (given z) equals the expectation
+    #: E_{b~Bernoulli(x)}[−log p(b | z)] over Bernoulli draws of the pixels; a model whose
+    #: encoder or energy sees the input (a VAE's q(z|x), an RBM's free energy) is evaluated at
+    #: the intensities themselves, which is not the expectation of its score over draws (its
+    #: log-likelihood is not linear in x). "pixels" is the natural input of the squared-error
+    #: autoencoders and needs no draw, so every row of a board then scores the same inputs.
+    #: Training is the same under both: binary models still train on dynamic binarisation.
+    eval_inputs: str = "model"
     eval_batch_size: int = 1000
     # Likelihood estimators: importance samples for IWAE, AIS chains / temperatures / repeats.
     iwae_k: int = 1000
@@ -110,6 +140,20 @@ class Protocol:
     #: column per member, headed ``family_column``, beside the members' own boards
     family: str = ""
     family_column: str = ""
+    #: gradient-trained models (the harness's loop): the validation figure (reconstruction MSE
+    #: on the validation slice where the model reconstructs, else its own loss there) taken at
+    #: this many evenly spaced points of the budget, the last at its end, and recorded as the
+    #: record's ``training.val_curve``; 0: no curve (what protocols before this field did)
+    val_curve_points: int = 0
+    #: > 0 (needs ``val_curve_points``): stop once the validation figure has not improved for
+    #: this many points in a row and keep the best point's weights; the budget is the cap
+    early_stopping_patience: int = 0
+    #: the learning gate: a row learned when its validation reconstruction MSE is below this
+    #: fraction of the training mean's on the same slice (``aebench.run.learning.learned``)
+    gate_ratio: float = 0.95
+    #: a curve's run is "not converged" when the best validation figure of its last quarter
+    #: improves on the best before by more than this fraction
+    converged_tolerance: float = 0.01
     #: for data sets that read a user's files: where they are (the files' SHA-256 values,
     #: in ``params``, are what the fingerprint sees, so the same files elsewhere compare)
     location: str = ""
@@ -117,12 +161,15 @@ class Protocol:
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # checked here, not per run: a data set whose protocol is mistyped fails to register
-        if self.likelihoods not in LIKELIHOOD_SCOPES:
-            raise ValueError(
-                f"protocol {self.name}: likelihoods {self.likelihoods!r} is not one of "
-                f"{LIKELIHOOD_SCOPES}"
-            )
+        # checked here, not per run: a data set whose protocol is mistyped fails to load, and
+        # the loader names its plugin
+        self.check()
+
+    def check(self) -> None:
+        """Every field holds a value a run can use (:class:`ProtocolError` naming the field)."""
+        problem = _problem(self)
+        if problem:
+            raise ProtocolError(f"protocol {self.name}-v{self.version}: {problem}")
 
     @property
     def key(self) -> str:
@@ -160,18 +207,76 @@ class Protocol:
         return hashlib.sha256(blob).hexdigest()[:12]
 
 
+def _problem(p: Protocol) -> str | None:
+    """The first field of ``p`` that no run could use, in words, or None."""
+    for name, known in (
+        ("task", TASKS),
+        ("anomaly_train", ANOMALY_TRAIN),
+        ("binarization", BINARIZATIONS),
+        ("eval_inputs", EVAL_INPUTS),
+        ("optimizer", OPTIMIZERS),
+        ("optimizer_impl", OPTIMIZER_IMPLS),
+        ("anomaly_score_weighting", SCORE_WEIGHTINGS),
+        ("precision", PRECISIONS),
+        ("likelihoods", LIKELIHOOD_SCOPES),
+    ):
+        value = getattr(p, name)
+        if value not in known:
+            return f"{name} {value!r} is not one of {known}"
+    for name in ("version", "code_size", "budget_samples", "batch_size", "eval_batch_size"):
+        value = getattr(p, name)
+        if not isinstance(value, int) or value < 1:
+            return f"{name} must be a positive integer, not {value!r}"
+    if not p.seeds or any(not isinstance(s, int) or s < 0 for s in p.seeds):
+        return f"seeds must be non-negative integers, not {p.seeds!r}"
+    if not p.lr > 0:
+        return f"lr must be positive, not {p.lr!r}"
+    if not 0 <= p.val_fraction < 1:
+        return f"val_fraction must be in [0, 1), not {p.val_fraction!r}"
+    if not 0 < p.threshold_quantile <= 1:
+        return f"threshold_quantile must be in (0, 1], not {p.threshold_quantile}"
+    if p.contamination_matched and p.anomaly_train != "all":
+        return (
+            "contamination_matched needs anomaly_train='all' (a calibration slice of normal "
+            "examples has no contamination to match)"
+        )
+    for name in ("val_curve_points", "early_stopping_patience"):
+        value = getattr(p, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            return f"{name} must be a non-negative integer, not {value!r}"
+    if p.early_stopping_patience and not p.val_curve_points:
+        return "early_stopping_patience needs val_curve_points > 0 (it stops on that curve)"
+    if not 0 < p.gate_ratio <= 1:
+        return f"gate_ratio must be in (0, 1], not {p.gate_ratio!r}"
+    if not p.converged_tolerance >= 0:
+        return f"converged_tolerance must be >= 0, not {p.converged_tolerance!r}"
+    if p.nll_examples is not None and p.nll_examples < 1:
+        return f"nll_examples must be >= 1 or None, not {p.nll_examples}"
+    if p.nll_examples is not None and p.iwae_examples is not None:
+        return (
+            "set nll_examples or iwae_examples, not both (iwae_examples would evaluate only the "
+            "first of the nll_examples)"
+        )
+    return None
+
+
 def resolve_key(asked: str, known: Iterable[tuple[str, str]]) -> str:
     """The record group ``asked`` names: a protocol ``name`` (its first version in ``known``),
     its ``name-vN``, or a variant ``name-vN~fingerprint`` (kept as asked).
 
     ``known`` holds (name, key) pairs, the version a bare name means first. Every command that
     takes ``-p`` resolves it here, so a name means the same everywhere. An unknown name is an
-    error listing the known keys.
+    error listing the known keys; an unknown version of a known name, its versions.
     """
     base, tilde, fingerprint = asked.partition("~")
     pairs = list(known)
     for name, key in pairs:
         if base in (name, key):
             return key + tilde + fingerprint
+    name, _, version = base.rpartition("-v")
+    own = sorted({k for n, k in pairs if n == name}, key=lambda k: int(k.rpartition("-v")[2]))
+    if own and version.isdigit():  # a version that does not exist: name the ones that do
+        listed = ", ".join(own) + " (newest)" if len(own) > 1 else f"only {own[0]}"
+        raise AebenchError(f"unknown protocol {asked!r}; {name} has {listed}")
     keys = ", ".join(dict.fromkeys(key for _, key in pairs)) or "none"
     raise AebenchError(f"unknown protocol {asked!r}; known: {keys} (see `aebench list`)")

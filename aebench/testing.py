@@ -5,12 +5,16 @@ Third-party authors run it against their own plugin with::
     pytest --pyargs aebench.testing -k <your-model-name>
 
 Each test uses the model's ``Config.tiny()`` and a small synthetic data set, so the whole
-suite takes seconds per model on a CPU.
+suite takes seconds per model on a CPU. Importing this module registers nothing: the installed
+plugins are loaded when pytest parametrizes the tests (:func:`pytest_generate_tests`), so a
+test module may import ``ToyPlugin`` or ``toy_splits`` from here at no cost. A test that takes
+``model_name`` runs once per registered model, one that takes ``dataset_name`` once per data set.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 from pathlib import Path
@@ -18,10 +22,24 @@ from pathlib import Path
 import pytest
 import torch
 
-from aebench import AnomalyTask, Dataset, Protocol, Splits, TorchModel, hookimpl
-from aebench.dataset import KINDS
-from aebench.model import LIKELIHOOD_KINDS, DataSpec, EvalContext, FitContext
+from aebench import (
+    KINDS,
+    AnomalyTask,
+    Capabilities,
+    DataError,
+    Dataset,
+    DataSpec,
+    EvalContext,
+    FitContext,
+    Protocol,
+    Splits,
+    TorchModel,
+    hookimpl,
+)
+from aebench.model import LIKELIHOOD_KINDS
+from aebench.registry.entries import DatasetEntry, ModelEntry, Registry
 from aebench.registry.loading import load_registry
+from aebench.run import learning
 
 TOY = Protocol(
     name="toy",
@@ -86,9 +104,18 @@ class ToyPlugin:
         register("toy", ToyDataset, protocols=[TOY, TOY_ANOMALY])
 
 
-_REGISTRY = load_registry(extra_plugins=[("toy", ToyPlugin)])
-MODELS = sorted(_REGISTRY.models)
-DATASETS = sorted(d for d in _REGISTRY.datasets if d != "toy")
+@functools.cache
+def registry() -> Registry:
+    """Every installed plugin and the toy data set, loaded once, on first use."""
+    return load_registry(extra_plugins=[("toy", ToyPlugin)])
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One test per registered model (``model_name``) or data set (``dataset_name``)."""
+    if "model_name" in metafunc.fixturenames:
+        metafunc.parametrize("model_name", sorted(registry().models))
+    if "dataset_name" in metafunc.fixturenames:
+        metafunc.parametrize("dataset_name", sorted(d for d in registry().datasets if d != "toy"))
 
 
 def _spec(model_entry, splits: Splits) -> DataSpec | None:
@@ -104,10 +131,17 @@ def _spec(model_entry, splits: Splits) -> DataSpec | None:
     )
 
 
-def _fit(name: str, seed: int = 0, splits: Splits | None = None, labels: bool = False):
+def _fit(
+    name: str,
+    seed: int = 0,
+    splits: Splits | None = None,
+    labels: bool = False,
+    curve_points: int = 0,
+):
     """Fit ``name``'s tiny config on toy data; ``labels`` hands it the toy anomaly labels
-    (what a supervised reference row trains with)."""
-    entry = _REGISTRY.model(name)
+    (what a supervised reference row trains with); ``curve_points`` takes a validation curve
+    (on the toy test inputs) as a protocol's ``val_curve_points`` does."""
+    entry = registry().model(name)
     splits = splits or toy_splits()
     spec = _spec(entry, splits)
     if spec is None:
@@ -123,10 +157,26 @@ def _fit(name: str, seed: int = 0, splits: Splits | None = None, labels: bool = 
         generator=torch.Generator().manual_seed(seed),
         binarize=spec.binary,
         labels=(~splits.anomaly.train_normal).long() if labels else None,
+        curve_points=curve_points,
     )
+    if curve_points:
+        figure = learning.curve_figure(model, splits.test_x, spec.kind != "tokens", 64)
+        ctx.validation = figure[0] if figure else None
     model.fit(splits.train_x, ctx)
     model.eval()
     return model, splits, ctx
+
+
+_FITTED: dict[tuple[str, int, bool], tuple] = {}
+
+
+def _fitted(name: str, seed: int = 0, labels: bool = False):
+    """``_fit(name, seed, labels=labels)`` on the default toy data, fitted once per session:
+    the checks that only look at a fitted model share it (a determinism check fits afresh)."""
+    key = (name, seed, labels)
+    if key not in _FITTED:
+        _FITTED[key] = _fit(name, seed, labels=labels)
+    return _FITTED[key]
 
 
 def _ectx(seed: int = 0, train_x=None) -> EvalContext:
@@ -143,26 +193,52 @@ def _ectx(seed: int = 0, train_x=None) -> EvalContext:
     )
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_model_declares_capabilities_and_tiny_config(name):
-    entry = _REGISTRY.model(name)
-    caps = entry.capabilities
-    assert caps is not None, "the model class needs a `capabilities` attribute"
-    assert caps.inputs and set(caps.inputs) <= set(KINDS)
+def check_declarations(entry: ModelEntry) -> None:
+    """What a model declares before it is built (AssertionError naming what is wrong):
+
+    - ``capabilities``, a :class:`aebench.Capabilities` of known inputs and likelihood kind,
+      and ``capabilities_for(config)`` one too, for the default and the ``tiny()`` config;
+    - its config, a dataclass whose ``tiny()`` classmethod returns an instance of it;
+    - its learning-rate field (``lr_field``, default ``"lr"``): a field of the config (where a
+      model names one other than the default), holding None (the protocol's rate) or a
+      positive float.
+    """
+    name, caps = entry.name, entry.capabilities
+    assert isinstance(caps, Capabilities), f"{name}: `capabilities` must be a Capabilities"
+    assert caps.inputs and set(caps.inputs) <= set(KINDS), f"{name}: inputs {caps.inputs}"
     assert caps.likelihood in LIKELIHOOD_KINDS
+    configs = [None]
     if entry.config is not None:
-        assert dataclasses.is_dataclass(entry.config)
-        assert hasattr(entry.config, "tiny"), "configs need a tiny() classmethod for tests"
+        assert dataclasses.is_dataclass(entry.config), f"{name}: the config must be a dataclass"
+        tiny = getattr(entry.config, "tiny", None)
+        assert callable(tiny), f"{name}: the config needs a tiny() classmethod for tests"
+        assert isinstance(tiny(), entry.config), f"{name}: tiny() must return a config"
+        configs = [entry.make_config(), entry.make_config(tiny=True)]
+    lr_field = getattr(entry.factory, "lr_field", "lr")
+    for config in configs:
+        flags = entry.capabilities_for(config)
+        assert isinstance(flags, Capabilities), f"{name}: capabilities_for must return one"
+        if config is None or lr_field is None:
+            continue
+        fields = {f.name for f in dataclasses.fields(config)}
+        assert lr_field == "lr" or lr_field in fields, f"{name}: no config field {lr_field!r}"
+        lr = entry.learning_rate(config)
+        assert lr is None or (isinstance(lr, float) and math.isfinite(lr) and lr > 0), (
+            f"{name}: learning rate {lr_field}={lr!r} must be None or a positive float"
+        )
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_model_search_space_fits_its_config(name):
+def test_model_declares_capabilities_tiny_config_and_learning_rate(model_name):
+    check_declarations(registry().model(model_name))
+
+
+def test_model_search_space_fits_its_config(model_name):
     """Each entry names a config field of a type its range fits, and every bound and choice
     makes a valid config on its own (what ``aebench tune`` samples)."""
     from aebench.tuning import Choice, check_space
 
-    entry = _REGISTRY.model(name)
-    check_space(name, entry.config, entry.search_space)
+    entry = registry().model(model_name)
+    check_space(model_name, entry.config, entry.search_space)
     for field, param in (entry.search_space or {}).items():
         values = param.options if isinstance(param, Choice) else (param.lo, param.hi)
         for v in values:
@@ -170,24 +246,23 @@ def test_model_search_space_fits_its_config(name):
 
 
 def _reconstructs(name: str) -> bool:
-    return "reconstruction" in _REGISTRY.model(name).capabilities.tasks
+    return "reconstruction" in registry().model(name).capabilities.tasks
 
 
-def _fit_with_labels(name: str, seed: int = 0):
-    model, splits, _ = _fit(name, seed, labels=True)
+def _fit_with_labels(name: str, seed: int = 0, fresh: bool = False):
+    model, splits, _ = (_fit if fresh else _fitted)(name, seed, labels=True)
     return model, splits
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_model_shapes_and_finiteness(name):
-    if not _reconstructs(name):
-        model, splits = _fit_with_labels(name)
+def test_model_shapes_and_finiteness(model_name):
+    if not _reconstructs(model_name):
+        model, splits = _fit_with_labels(model_name)
         with torch.no_grad():
             s = model.anomaly_score(splits.test_x)
         assert s is not None, "a detector must define anomaly_score"
         assert s.shape == (splits.test_x.shape[0],) and torch.isfinite(s).all()
         return
-    model, splits, _ = _fit(name)
+    model, splits, _ = _fitted(model_name)
     x = splits.test_x
     with torch.no_grad():
         z = model.encode(x)
@@ -198,14 +273,13 @@ def test_model_shapes_and_finiteness(name):
     assert model.parameter_count() >= 0
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_model_learns_something(name):
+def test_model_learns_something(model_name):
     """Training lowers the test reconstruction error below the untrained model's
     (or, for a model that cannot reconstruct before fitting, below a zero image)."""
-    if not _reconstructs(name):
+    if not _reconstructs(model_name):
         pytest.skip("a detector without reconstruction (checked on anomaly protocols)")
-    entry = _REGISTRY.model(name)
-    model, splits, _ = _fit(name)
+    entry = registry().model(model_name)
+    model, splits, _ = _fitted(model_name)
     if model.code_size == 0:
         pytest.skip("reference row with no code")
     x = splits.test_x
@@ -221,22 +295,34 @@ def test_model_learns_something(name):
     assert after < before
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_model_is_deterministic_for_a_seed(name):
-    if not _reconstructs(name):
-        (a, splits), (b, _) = _fit_with_labels(name, 3), _fit_with_labels(name, 3)
+def test_model_is_deterministic_for_a_seed(model_name):
+    if not _reconstructs(model_name):
+        a, splits = _fit_with_labels(model_name, 3, fresh=True)
+        b, _ = _fit_with_labels(model_name, 3, fresh=True)
         with torch.no_grad():
             assert torch.equal(a.anomaly_score(splits.test_x), b.anomaly_score(splits.test_x))
         return
-    a, splits, _ = _fit(name, seed=3)
-    b, _, _ = _fit(name, seed=3)
+    a, splits, _ = _fit(model_name, seed=3)
+    b, _, _ = _fit(model_name, seed=3)
     with torch.no_grad():
         assert torch.equal(a.reconstruct(splits.test_x), b.reconstruct(splits.test_x))
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_model_gradients_reach_every_parameter(name):
-    entry = _REGISTRY.model(name)
+def test_model_trains_the_same_weights_with_a_validation_curve(model_name):
+    """The validation curve (``Protocol.val_curve_points``) is evaluation: it draws from no
+    random stream the training uses, and leaves the model in training mode."""
+    entry = registry().model(model_name)
+    if not issubclass(entry.factory, TorchModel):
+        pytest.skip("not a gradient-trained model")
+    plain, _, _ = _fit(model_name)
+    curved, _, ctx = _fit(model_name, curve_points=3)
+    assert len(ctx.val_curve) == 3
+    for (name, a), b in zip(plain.state_dict().items(), curved.state_dict().values()):
+        assert torch.equal(a, b), f"{name} differs with a validation curve"
+
+
+def test_model_gradients_reach_every_parameter(model_name):
+    entry = registry().model(model_name)
     if not issubclass(entry.factory, TorchModel):
         pytest.skip("not a gradient-trained model")
     splits = toy_splits()
@@ -256,10 +342,9 @@ def test_model_gradients_reach_every_parameter(name):
     assert not missing, f"parameters without gradient: {missing}"
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_model_optional_methods(name):
-    model, splits = _fit_with_labels(name)
-    entry = _REGISTRY.model(name)
+def test_model_optional_methods(model_name):
+    model, splits = _fit_with_labels(model_name)
+    entry = registry().model(model_name)
     caps = entry.capabilities
     x = splits.test_x
     x_eval = torch.bernoulli(x, generator=torch.Generator().manual_seed(0)) if caps.binary else x
@@ -286,18 +371,17 @@ def test_model_optional_methods(name):
 
 
 @pytest.mark.parametrize("protocol", ["toy", "toy-anomaly"])
-@pytest.mark.parametrize("name", MODELS)
-def test_model_runs_through_the_harness(name, protocol, tmp_path):
+def test_model_runs_through_the_harness(model_name, protocol, tmp_path):
     from aebench.records import storage
     from aebench.run import runner
 
-    reqs = runner.plan(_REGISTRY, [name], ["toy"], protocol=protocol)
-    data = runner.DataCache(_REGISTRY, tmp_path, False, torch.device("cpu"))
+    reqs = runner.plan(registry(), [model_name], ["toy"], protocol=protocol)
+    data = runner.DataCache(registry(), tmp_path, False, torch.device("cpu"))
     # the contract uses tiny configs; the toy protocol's budget keeps it to seconds
-    tiny = _REGISTRY.model(name).make_config(tiny=True)
+    tiny = registry().model(model_name).make_config(tiny=True)
     fields = dataclasses.asdict(tiny) if tiny is not None else {}
     req = dataclasses.replace(reqs[0], config_overrides=tuple(sorted(fields.items())))
-    record = runner.run_one(_REGISTRY, req, torch.device("cpu"), data)
+    record = runner.run_one(registry(), req, torch.device("cpu"), data).record
     assert record["status"] in ("ok", "not-applicable"), record.get("reason")
     storage.write_record(req.path(tmp_path), record)
     assert storage.read_record(req.path(tmp_path))["status"] == record["status"]
@@ -315,23 +399,19 @@ def _data_dir() -> Path | None:
     return shared if shared.exists() else None
 
 
-@pytest.mark.parametrize("name", DATASETS)
-def test_dataset_contract(name):
-    from aebench.errors import DataError
-
-    entry = _REGISTRY.dataset(name)
+def check_dataset(entry: DatasetEntry, data_dir: Path) -> Splits:
+    """Load ``entry``'s first protocol from ``data_dir`` (no download) and check what it
+    returns: float32 (N, D) splits of its shape, provenance with its counts, labels and anomaly
+    masks that fit. Raises :class:`aebench.DataError` where the files are not there."""
+    name = entry.name
     proto = entry.protocol()
     assert proto.dataset == name and proto.version >= 1
-    data_dir = _data_dir() or Path("/nonexistent-aebench-data")
-    try:
-        splits = entry.factory().load(proto, data_dir, download=False)
-    except DataError as exc:
-        pytest.skip(f"{name}: data files not available offline here ({exc})")
+    splits = entry.factory().load(proto, data_dir, download=False)
     for t in (splits.train_x, splits.test_x):
         assert t.dtype == torch.float32 and t.dim() == 2
     assert splits.train_x.shape[1] == math.prod(splits.shape)
     for key in ("source", "n_train", "n_test", "canonical"):
-        assert key in splits.provenance, f"provenance lacks {key!r}"
+        assert key in splits.provenance, f"{name}: provenance lacks {key!r}"
     assert splits.provenance["n_train"] == splits.train_x.shape[0]
     assert splits.provenance["n_test"] == splits.test_x.shape[0]
     if splits.train_y is not None:
@@ -339,3 +419,12 @@ def test_dataset_contract(name):
     if splits.anomaly is not None:
         assert splits.anomaly.test_anomalous.shape[0] == splits.test_x.shape[0]
         assert splits.anomaly.train_normal.shape[0] == splits.train_x.shape[0]
+    return splits
+
+
+def test_dataset_contract(dataset_name):
+    data_dir = _data_dir() or Path("/nonexistent-aebench-data")
+    try:
+        check_dataset(registry().dataset(dataset_name), data_dir)
+    except DataError as exc:
+        pytest.skip(f"{dataset_name}: data files not available offline here ({exc})")

@@ -7,8 +7,9 @@ module (``TorchModel.fit`` calls :func:`gradient_fit`), never the other way roun
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -46,6 +47,14 @@ class FitContext:
     examples it learnt from (left 0, its training throughput is not measured) and ``step`` /
     ``epoch`` if it iterates; a closed-form fit (one solve, e.g. an eigendecomposition) also
     sets ``closed_form``, so its examples per second of fit time are labelled as such.
+
+    With ``validation`` (a label-free figure on held-out examples, lower is better) and
+    ``curve_points`` > 0, :func:`gradient_fit` takes the figure at that many evenly spaced
+    steps of the budget (the last at its end) into ``val_curve``, as (samples seen, value);
+    the time it takes is kept in ``curve_s``, off the fit's clock. With ``patience`` > 0 the
+    loop stops once the figure has not improved for that many points, and the best point's
+    weights are restored. A curve neither draws from ``generator`` nor moves torch's global
+    random state, so the weights trained are those of a run without it.
     """
 
     def __init__(
@@ -62,6 +71,9 @@ class FitContext:
         labels: Tensor | None = None,
         precision: str = "fp32",
         optimizer_impl: str = "single",
+        validation: Callable[[], float] | None = None,
+        curve_points: int = 0,
+        patience: int = 0,
     ) -> None:
         self.budget_samples = budget_samples
         self.batch_size = batch_size
@@ -87,6 +99,19 @@ class FitContext:
         self._losses: Tensor | None = None
         self._logged = False
         self._checked = 0
+        self.validation = validation
+        self.curve_points = curve_points
+        self.patience = patience
+        #: (samples seen, validation figure) at each point taken; empty: no curve was taken
+        self.val_curve: list[tuple[int, float]] = []
+        #: seconds spent on the curve (evaluation's, not the fit's)
+        self.curve_s = 0.0
+        self.stopped_early = False
+        self.best_point: int | None = None  #: index into ``val_curve`` of the best figure
+        self._best_state: dict[str, Tensor] | None = None
+        self._point_steps: list[int] = []
+        self._next_due = -1  # the step count at which the next point is due (-1: none)
+        self._curve_plan = (0, 0)  # (batch size, steps) of the budget
 
     def autocast(self) -> torch.autocast:
         """The protocol's precision for a forward pass and loss (bf16 autocast, or off)."""
@@ -104,7 +129,8 @@ class FitContext:
         bs, n_steps = self.plan(n)
         per_epoch = n // bs
         self._losses = torch.full((n_steps,), float("nan"), device=x.device)
-        while self.step < n_steps:
+        self._plan_curve(bs, n_steps)
+        while self.step < n_steps and not self.stopped_early:
             perm = torch.randperm(n, device=x.device, generator=self.generator)
             epoch_x = x.index_select(0, perm)  # x[perm]'s rows, ~5x faster on CPU
             if self.binarize:
@@ -113,6 +139,8 @@ class FitContext:
                 yield epoch_x[i * bs : (i + 1) * bs]
                 self.step += 1
                 self.samples_seen += bs
+                if self.stopped_early:
+                    break
             self.epoch += 1
             self._check()
             if self.progress is not None:
@@ -134,8 +162,62 @@ class FitContext:
             first = int(bad.nonzero()[0, 0]) + self._checked
             raise Diverged(step=first, value=float(seg[first - self._checked]))
         self.epoch_losses.append(float(seg.mean()))
-        self.epoch_marks.append((self.samples_seen, time.perf_counter()))
+        # the curve's time is the evaluation's: off the clock throughput is measured on
+        self.epoch_marks.append((self.samples_seen, time.perf_counter() - self.curve_s))
         self._checked = self.step
+
+    def _plan_curve(self, bs: int, n_steps: int) -> None:
+        """The steps after which the validation figure is due: evenly spaced, the last one
+        ``n_steps`` (fewer points when there are fewer steps)."""
+        self._curve_plan = (bs, n_steps)
+        if self.validation is None or self.curve_points < 1:
+            return
+        k = self.curve_points
+        self._point_steps = sorted({max(1, round(i * n_steps / k)) for i in range(1, k + 1)})
+        self._next_due = self._point_steps[0]
+
+    def after_step(self, model: nn.Module) -> None:
+        """Called by the loop after each optimiser step: takes the curve's point when due
+        (one integer comparison otherwise, no host sync)."""
+        if self.step + 1 != self._next_due:  # ``step`` counts the steps before this one
+            return
+        done = len(self.val_curve) + 1
+        self._next_due = self._point_steps[done] if done < len(self._point_steps) else -1
+        value = self._validate(model)
+        self.val_curve.append((self.samples_seen + self._curve_plan[0], value))
+        best = None if self.best_point is None else self.val_curve[self.best_point][1]
+        if math.isfinite(value) and (best is None or value < best):  # NaN never improves
+            self.best_point = len(self.val_curve) - 1
+            if self.patience > 0:
+                self._best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        elif self.patience > 0 and len(self.val_curve) - 1 - (self.best_point or 0) >= (
+            self.patience
+        ):
+            # ``batches`` ends after this step; at the budget's last step it ends anyway
+            self.stopped_early = self.step + 1 < self._curve_plan[1]
+
+    def _validate(self, model: nn.Module) -> float:
+        """The validation figure, in eval mode, off the fit's clock and its random streams."""
+        if self.device.type == "cuda":  # the queued training steps are the fit's time
+            torch.cuda.synchronize(self.device)
+        t0 = time.perf_counter()
+        state = self.generator.get_state()
+        devices = [self.device] if self.device.type == "cuda" else []
+        model.eval()
+        try:
+            with torch.random.fork_rng(devices=devices), torch.no_grad():
+                value = float(self.validation())
+        finally:
+            model.train()
+            self.generator.set_state(state)
+        self.curve_s += time.perf_counter() - t0
+        return value
+
+    def finish_curve(self, model: nn.Module) -> None:
+        """After the loop: with early stopping on, the best point's weights go back in."""
+        if self._best_state is not None:
+            model.load_state_dict(self._best_state)
+            self._best_state = None
 
     def fit_kind(self) -> str:
         """How the fit went through its data: "batches" (steps taken or reported), "closed
@@ -170,7 +252,8 @@ def gradient_fit(model: nn.Module, train: Tensor, ctx: FitContext, lr: float | N
     """Minimise ``model.loss`` (``model`` is a :class:`aebench.model.TorchModel`) with the protocol's optimiser until the budget is spent.
 
     The loss is computed under the protocol's precision (bf16 autocast when asked).
-    No host syncs in the step: the loss is logged on the device and checked once per epoch.
+    No host syncs in the step: the loss is logged on the device and checked once per epoch;
+    the validation curve (``ctx.curve_points``) syncs only at its points.
     """
     opt = ctx.make_optimizer(model.parameters(), lr)
     model.train()
@@ -181,4 +264,6 @@ def gradient_fit(model: nn.Module, train: Tensor, ctx: FitContext, lr: float | N
         loss.backward()
         opt.step()
         ctx.log(loss)
+        ctx.after_step(model)
+    ctx.finish_curve(model)
     model.eval()

@@ -54,7 +54,7 @@ def _anomaly_run(registry, tmp_path, shuffle_test_labels: bool):
         a = prepared.splits.anomaly
         perm = torch.randperm(a.test_anomalous.numel(), generator=torch.Generator().manual_seed(1))
         a.test_anomalous = a.test_anomalous[perm]
-    return runner.run_one(registry, req, torch.device("cpu"), data)
+    return runner.run_one(registry, req, torch.device("cpu"), data).record
 
 
 def test_shuffling_test_labels_leaves_the_threshold_unchanged(tmp_path):
@@ -72,7 +72,7 @@ def test_detectors_are_not_applicable_to_reconstruction_protocols(tmp_path):
     registry = load_registry(extra_plugins=[("toy", ToyPlugin)])
     req = runner.plan(registry, ["isolation-forest"], ["toy"], seeds=[0])[0]
     data = runner.DataCache(registry, tmp_path, False, torch.device("cpu"))
-    rec = runner.run_one(registry, req, torch.device("cpu"), data)
+    rec = runner.run_one(registry, req, torch.device("cpu"), data).record
     assert rec["status"] == "not-applicable" and "anomaly" in rec["reason"]
 
 

@@ -1,15 +1,13 @@
 """What a run stores beside its record: every per-example value a statistic resamples, for
 every seed; figure-only arrays (pictures, samples, codes) for the first seed only, and pictures
-only of image data. ``python -m aebench.records.artifacts compact`` applies the same rule to stored
-records without changing what a table or a statistic reads."""
+only of image data. ``aebench compact`` applies the same rule to stored records without changing
+what a table or a statistic reads."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from conftest import run_cli
 
 from aebench.errors import AebenchError
 from aebench.records import artifacts, storage
@@ -25,9 +23,9 @@ def test_keeps_figures_for_the_first_protocol_seed_and_for_a_users_own_seed():
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     rd = tmp_path_factory.mktemp("records")
-    cmd = [sys.executable, "-m", "aebench.cli", "run", "-m", "vae,pca", "-p", "digits-v2"]
+    cmd = ["run", "-m", "vae,pca", "-p", "digits-v2"]
     cmd += ["--seeds", "0,1", "--budget", "256", "--threads", "1", "--quiet"]
-    res = subprocess.run([*cmd, "--results-dir", str(rd)], capture_output=True, text=True)
+    res = run_cli(*cmd, "--results-dir", str(rd))
     assert res.returncode == 0, res.stderr
     return rd
 
@@ -56,11 +54,7 @@ def test_compact_drops_only_figure_arrays_and_keeps_the_record_readable(runs, tm
     extra["code_view"] = before["code_view"]
     record["arrays_sha256"] = artifacts.write(artifacts.sidecar(later), extra)
     storage.write_record(later, record)
-    res = subprocess.run(
-        [sys.executable, "-m", "aebench.records.artifacts", "compact", str(runs)],
-        capture_output=True,
-        text=True,
-    )
+    res = run_cli("compact", str(runs))
     assert res.returncode == 0, res.stderr
     assert "compacted 1 record(s)" in res.stdout
     _, after = _arrays(runs, "vae", 1)  # the sha in the record matches the new file
@@ -72,12 +66,8 @@ def test_compact_drops_only_figure_arrays_and_keeps_the_record_readable(runs, tm
 
 
 def test_compact_refuses_a_missing_directory(tmp_path):
-    res = subprocess.run(
-        [sys.executable, "-m", "aebench.records.artifacts", "compact", str(tmp_path / "nope")],
-        capture_output=True,
-        text=True,
-    )
-    assert res.returncode == 2 and "no such results directory" in res.stdout
+    res = run_cli("compact", str(tmp_path / "nope"))
+    assert res.returncode == 2 and "no such results directory" in res.stderr
 
 
 def test_arrays_are_stored_deflated_and_read_back_exactly(tmp_path):
@@ -188,7 +178,8 @@ def test_a_superseded_boards_later_seeds_keep_no_arrays_and_it_is_not_tested(run
     import json
     import shutil
 
-    from aebench.report import publish, render
+    from aebench.report import publication
+    from aebench.report.formats import export
 
     (group,) = [p.name for p in runs.iterdir() if p.is_dir()]
     for new in ("toy-v1", "toy-v2"):  # the same runs as an old and a new protocol version
@@ -205,12 +196,12 @@ def test_a_superseded_boards_later_seeds_keep_no_arrays_and_it_is_not_tested(run
     rec = storage.read_record(next((tmp_path / "toy-v1").rglob("vae/seed-1.json")))
     assert rec["arrays_sha256"] is None and "superseded by toy-v2" in rec["arrays_not_kept"]
     records, _ = storage.load_records(tmp_path)
-    old, new = publish.compose(records).boards
+    old, new = publication.compose(records).boards
     assert (old.group, old.superseded_by, new.superseded_by) == ("toy-v1", "toy-v2", "")
     assert any(line.startswith("SUPERSEDED by toy-v2") for line in old.caption)
     assert all(c.mark == "" for r in old.rows for c in r.cells.values())
     assert any(c.mark for r in new.rows for c in r.cells.values())
-    assert render.export(old, "csv")  # its table still renders, from the records alone
+    assert export(old, "csv")  # its table still renders, from the records alone
 
 
 #: boards written before the storage rule (every seed's pictures, stored uncompressed). When a

@@ -15,10 +15,14 @@ import pytest
 from scipy import stats
 
 from aebench.records import artifacts, storage
-from aebench.report import ranking, render, significance
+from aebench.report import publication, ranking, significance
+from aebench.report.board import Board, Cell, Column, Row
+from aebench.report.build import build_boards
+from aebench.report.formats import export, to_rich
+from aebench.report.replicates import board_replicates
 from aebench.run.metrics import anomaly_metrics
-from aebench.stats.bootstrap import Resampler, Series, _Ranked, board_replicates, ranked_metrics
-from aebench.stats.intervals import bootstrap
+from aebench.stats import bootstrap
+from aebench.stats.bootstrap import RankedScores, Resampler, Series, ranked_metrics
 
 FIXTURE = (
     Path(__file__).parent / "data" / "records" / "digits-v1" / "digits" / "pca" / "seed-0.json"
@@ -68,7 +72,7 @@ def test_one_unit_interval_is_the_t_interval_of_a_mean_for_large_n(tmp_path):
     series = reps.interval["recon_mse"]["m"]
     se, df = significance.spread(series.resamples, list(series.units.values()))
     assert df == math.inf and se == pytest.approx(stats.sem(x), rel=0.1)  # MC error ~2 %
-    (board,) = render.build_boards([r for rs in rows.values() for r in rs])
+    (board,) = build_boards([r for rs in rows.values() for r in rs])
     significance.annotate(board, rows["m"], n_boot=1000)
     cell = next(r for r in board.rows if r.model == "m").cells["recon_mse"]
     lo, hi = stats.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
@@ -128,7 +132,7 @@ def test_weighted_anomaly_metrics_equal_scikit_learn_on_the_expanded_resample():
         thr = float(np.quantile(s, 0.7))
         w = rng.integers(0, 3, (n, 4)).astype(np.float32)
         w[:2] = 1
-        got = ranked_metrics(_Ranked.of(s, y, thr), w)
+        got = ranked_metrics(RankedScores.of(s, y, thr), w)
         for b in range(4):
             idx = np.repeat(np.arange(n), w[:, b].astype(int))
             ref = anomaly_metrics(thr, s[idx], y[idx])
@@ -213,12 +217,12 @@ def test_three_seeds_that_disagree_are_not_certainty(tmp_path):
 
 
 def _board(group, dataset, values, reference=()):
-    col = render.Column("anomaly.auroc", "AUROC", "higher", 3)
+    col = Column("anomaly.auroc", "AUROC", "higher", 3)
     rows = [
-        render.Row(m, "ok", m in reference, 32, "", {"anomaly.auroc": render.Cell(v, None, 3)})
+        Row(m, "ok", m in reference, 32, "", {"anomaly.auroc": Cell(v, None, 3)})
         for m, v in values.items()
     ]
-    return render.Board(group, dataset, group, [], [col], rows)
+    return Board(group, dataset, group, [], [col], rows)
 
 
 def test_friedman_and_critical_difference_against_hand_computation():
@@ -247,8 +251,8 @@ def test_summary_ranks_the_same_boards_for_every_row_references_included():
         _board("spam-v2~abc123", "spam", {"a": 0.1, "b": 0.9}),  # a --budget variant
         _board("novelty-v1", "img", {"a": 0.7, "b": 0.6, "c": 0.8, "ref": 0.5}, ("ref",)),
     ]
-    boards[1].rows.append(render.Row("c", "not-applicable: images only", False, 32, ""))
-    boards[1].rows[-1].cells["anomaly.auroc"] = render.Cell()
+    boards[1].rows.append(Row("c", "not-applicable: images only", False, 32, ""))
+    boards[1].rows[-1].cells["anomaly.auroc"] = Cell()
     tr = ranking.task_ranks(boards, {}, "anomaly")
     assert tr.boards == ["img/novelty-v1", "spam/spam-v2"]
     assert tr.mean_ranks == {"a": 1.5, "b": 2.5, "ref": 2.0}
@@ -280,9 +284,9 @@ def test_csv_keeps_marks_and_holm_p_values_and_timings_never_go_negative(tmp_pat
             v = x + shift + rng.normal(0, 1e-4, 300)
             m = {"recon_mse": float(v.astype(np.float32).mean()), "fit_s": fit[s], "params": 10}
             recs.append(_record(tmp_path, name, s, {"recon_mse": v}, m))
-    (board,) = render.build_boards(recs)
+    (board,) = build_boards(recs)
     significance.annotate(board, recs, n_boot=300)
-    rows = list(csv.DictReader(io.StringIO(render.export(board, "csv"))))
+    rows = list(csv.DictReader(io.StringIO(export(board, "csv"))))
     bad = next(r for r in rows if r["model"] == "bad")
     assert bad["recon_mse_mark"] == "worse" and float(bad["recon_mse_p_holm"]) < 0.05
     assert float(bad["recon_mse_lo"]) < float(bad["recon_mse_mean"]) < float(bad["recon_mse_hi"])
@@ -290,7 +294,7 @@ def test_csv_keeps_marks_and_holm_p_values_and_timings_never_go_negative(tmp_pat
     cells = {r.model: r.cells["fit_s"] for r in board.rows}
     assert cells["good"].text(1) == "2.0 (1.0–300.0)"  # median (min–max), not 101 ± 400
     assert cells["bad"].text(1) == "5.0"  # the same on every seed: no interval
-    md = render.export(board, "markdown")
+    md = export(board, "markdown")
     assert "Holm" in md and "hierarchical paired bootstrap, 300 resamples" in md
 
 
@@ -312,16 +316,16 @@ def test_estimator_warnings_are_flagged_on_the_board(tmp_path):
         _record(tmp_path, "rbm", 0, {"nll": x}, {"nll": float(x.mean())}, likelihood=like),
         _record(tmp_path, "vae", 0, {"nll": x - 9}, {"nll": float(x.mean() - 9)}, likelihood=iwae),
     ]
-    (board,) = render.build_boards(recs)
+    (board,) = build_boards(recs)
     significance.annotate(board, recs, n_boot=100)
     assert all(r.cells["nll"].flag == "⚠" for r in board.rows)
-    md = render.export(board, "markdown")
+    md = export(board, "markdown")
     assert "rbm: AIS on seed(s) 0: AIS starts disagree" in md
     assert "mean effective sample size 0.30% of the importance samples (15 of 5,000" in md
     from rich.console import Console
 
     console = Console(width=250, record=True)
-    console.print(render.to_rich(board))
+    console.print(to_rich(board))
     shown = console.export_text()
     assert "⚠" in shown and "Intervals: [lo, hi] = mean" in shown  # brackets are not markup
 
@@ -330,7 +334,7 @@ def _published(group):
     if not (RECORDS / group).exists():
         pytest.skip(f"results/records/{group} absent")
     recs, _ = storage.load_records(RECORDS / group)
-    (board,) = render.build_boards(recs)
+    (board,) = build_boards(recs)
     significance.annotate(board, recs, n_boot=200)
     return {r.model: r for r in board.rows}
 
@@ -367,8 +371,6 @@ def test_bootstrap_counts_are_seeded_by_board_and_example_set():
 
 
 def test_stale_rows_are_shown_not_marked_nor_ranked(tmp_path):
-    from aebench.report import publish
-
     x = np.random.default_rng(14).normal(0.01, 0.002, 300)
     recs = []
     for name, shift in (("new", 0.0), ("old", 0.004), ("other", 0.003)):
@@ -381,18 +383,18 @@ def test_stale_rows_are_shown_not_marked_nor_ranked(tmp_path):
     def stale(r):
         return "made by another implementation" if r["model"]["name"] == "old" else None
 
-    (board,) = render.build_boards(recs, stale=stale)
-    reps = publish.mark_significance(board, recs, n_boot=100, stale=stale)
+    (board,) = build_boards(recs, stale=stale)
+    reps = publication.mark_significance(board, recs, n_boot=100, stale=stale)
     cells = {r.model: r.cells["recon_mse"] for r in board.rows}
     assert cells["new"].mark == "best" and cells["other"].mark == "worse"
     assert cells["old"].mark == "" and cells["old"].lo is None  # as recorded: t interval only
     tr = ranking.task_ranks([board], {"digits/digits-v1": reps}, "reconstruction")
     assert tr.models == ["new", "other"] and tr.left_out == {"old": "stale on digits/digits-v1"}
     # a newest board with no current row is not used (else every model would lack a board)
-    everyone = render.build_boards(recs, stale=lambda r: "made by another implementation")
+    everyone = build_boards(recs, stale=lambda r: "made by another implementation")
     assert ranking.task_ranks(everyone, {}, "reconstruction") is None
     newer = [dict(r, group="digits-v2") for r in recs]
-    boards = render.build_boards(
+    boards = build_boards(
         recs + newer, stale=lambda r: None if r["group"] == "digits-v1" else "another"
     )
     tr = ranking.task_ranks(boards, {}, "reconstruction")

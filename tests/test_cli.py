@@ -1,17 +1,33 @@
-"""End-to-end: the aebench command in a subprocess, as a user runs it."""
+"""End-to-end: the aebench command as a user runs it, through the ``main`` the console script
+calls (in this process, see conftest.run_cli); one test starts a real process."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from conftest import SHARED_DATA, run_cli
+from conftest import SHARED_DATA, run_cli, run_cli_subprocess
 
 
 def test_help_for_every_command():
-    for cmd in ([], ["list"], ["run"], ["show"], ["export"]):
+    commands = ["list", "run", "tune", "show", "export", "plot", "publish", "reproduce", "compact"]
+    for cmd in ([], *([c] for c in commands)):
         res = run_cli(*cmd, "--help")
         assert res.returncode == 0 and "usage" in res.stdout.lower()
+
+
+def test_main_in_process_returns_and_leaves_warnings_as_it_found_them(capsys):
+    import warnings
+
+    from aebench.cli import main
+
+    before = (list(warnings.filters), warnings.showwarning)
+    assert main(["--help"]) == 0 and "reproduce" in capsys.readouterr().out
+    assert main(["--version"]) == 0 and "aebench" in capsys.readouterr().out
+    for _ in range(2):
+        assert main(["show", "--results-dir", "/nonexistent/aebench"]) == 2
+    assert "no records in" in capsys.readouterr().err
+    assert (list(warnings.filters), warnings.showwarning) == before
 
 
 def test_list_shows_models_datasets_and_protocols():
@@ -29,11 +45,16 @@ def test_list_shows_models_datasets_and_protocols():
         (["run", "-d", "nosuchdata"], "unknown data set 'nosuchdata'"),
         (["run", "-p", "digits-v9"], "unknown protocol 'digits-v9'"),
         (["run", "--seeds", "a,b"], "--seeds 'a,b'"),
+        (["run", "--seeds", "0,-1"], "--seeds '0,-1': seeds are non-negative integers"),
         (["run", "--device", "tpu"], "--device 'tpu'"),
         (["run", "--device", "cuda:0"], "no CUDA device"),
         (["run", "--set", "pca.nofield=1", "-m", "pca"], "no config field(s) ['nofield']"),
         (["run", "--set", "garbage"], "expected MODEL.FIELD=VALUE"),
         (["run", "--budget", "-5"], "--budget must be a positive"),
+        (["run", "--protocol-set", "nofield=1"], "no protocol field 'nofield'"),
+        (["run", "--protocol-set", "val_curve_points=x"], "val_curve_points takes int values"),
+        (["run", "--protocol-set", "gate_ratio=2", "-m", "pca"], "gate_ratio must be in (0, 1]"),
+        (["run", "--protocol-set", "early_stopping_patience=2", "-m", "pca"], "needs val_curve"),
         (["show", "--results-dir", "/nonexistent/aebench"], "no records in"),
     ],
 )
@@ -49,8 +70,31 @@ def test_bad_input_is_one_line_with_nonzero_exit(args, needle, capsys):
     assert "Traceback" not in err
 
 
+def _errors(err: str) -> str:
+    """stderr but for warnings (a broken plugin installed beside us, say)."""
+    return "\n".join(ln for ln in err.strip().splitlines() if not ln.startswith("warning:"))
+
+
+def test_a_negative_seed_is_a_usage_error_naming_the_flag(capsys):
+    from aebench.cli import main
+
+    assert main(["run", "-m", "pca", "--seeds", "-1"]) == 2
+    err = _errors(capsys.readouterr().err)
+    assert err == "error: --seeds '-1': seeds are non-negative integers, e.g. 0,1,2"
+
+
+def test_an_unknown_version_names_the_versions_of_that_protocol(capsys):
+    from aebench.cli import main
+
+    assert main(["run", "-p", "digits-v9"]) == 2
+    err = _errors(capsys.readouterr().err)
+    assert err.startswith("error: unknown protocol 'digits-v9'; digits has digits-v1, ")
+    assert err.endswith(" (newest)") and "sms-spam" not in err and "novelty" not in err
+
+
+@pytest.mark.e2e
 def test_bad_input_in_a_subprocess():
-    res = run_cli("run", "-m", "nosuchmodel")
+    res = run_cli_subprocess("run", "-m", "nosuchmodel")
     assert res.returncode == 2
     errors = [ln for ln in res.stderr.splitlines() if not ln.startswith("warning:")]
     assert errors == [errors[0]] and "unknown model 'nosuchmodel'" in errors[0]
@@ -140,6 +184,20 @@ def test_budget_override_is_a_separate_variant(tmp_path):
     assert "VARIANT" in res.stdout
 
 
+def test_protocol_set_makes_a_variant_as_budget_does(tmp_path, capsys):
+    from aebench.cli import main
+
+    rd = tmp_path / "records"
+    args = ["run", "-m", "pca", "--seeds", "0", "--results-dir", str(rd), "--quiet"]
+    assert main([*args, "--protocol-set", "val_curve_points=3"]) == 0
+    (record,) = rd.rglob("*.json")
+    stored = json.loads(record.read_text())
+    assert record.parts[-4].startswith("digits-v2~")
+    assert stored["variant"]["protocol_overrides"] == {"val_curve_points": 3}
+    assert stored["learning"]["curve"] == "none (own fit)"  # PCA's fit is its own
+
+
+@pytest.mark.data
 @pytest.mark.skipif(not (SHARED_DATA / "mnist").exists(), reason="../shared/data/mnist absent")
 def test_pca_on_shared_mnist_marks_train_split_non_canonical(tmp_path):
     rd = tmp_path / "records"

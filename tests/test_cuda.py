@@ -46,7 +46,7 @@ def _run(model: str, precision: str, tmp_path, **overrides) -> dict:
     overrides = {"budget_samples": 3000, "precision": precision, **overrides}
     (req,) = runner.plan(REGISTRY, [model], ["digits"], seeds=[0], protocol_overrides=overrides)
     data = runner.DataCache(REGISTRY, tmp_path, False, device)
-    return runner.run_one(REGISTRY, req, device, data)
+    return runner.run_one(REGISTRY, req, device, data).record
 
 
 def _comparable(record: dict) -> dict:

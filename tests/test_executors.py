@@ -199,6 +199,7 @@ def _comparable(records):
     return out
 
 
+@pytest.mark.cluster
 def test_cluster_records_match_local_records(registry, cluster, tmp_path):
     torch.set_num_threads(1)
     local = _suite(registry, ["pca", "lin"], tmp_path / "local", seeds=(0, 1))
@@ -211,6 +212,7 @@ def test_cluster_records_match_local_records(registry, cluster, tmp_path):
         assert len(files) == 8, files
 
 
+@pytest.mark.cluster
 def test_an_existing_scheduler_by_address(registry, cluster, setup, tmp_path):
     address = cluster.cluster.scheduler_address
     assert address.startswith("tcp://127.0.0.1:")
@@ -221,6 +223,7 @@ def test_an_existing_scheduler_by_address(registry, cluster, setup, tmp_path):
     assert cluster.client.status == "running"
 
 
+@pytest.mark.cluster
 def test_a_run_whose_process_dies_is_retried_once_then_failed(registry, cluster, tmp_path):
     summary = _suite(registry, ["crasher", "flaky"], tmp_path / "rec", cluster)
     by_model = {r["model"]["name"]: r for r in summary.done}
@@ -234,6 +237,7 @@ def test_a_run_whose_process_dies_is_retried_once_then_failed(registry, cluster,
     assert crashed["dataset"]["n_fit"] > 0  # the record is as complete as a local failure's
 
 
+@pytest.mark.cluster
 def test_run_timeout_records_timeout_and_the_next_run_completes(registry, cluster, tmp_path):
     cluster.run_timeout = 2.0
     try:
@@ -262,6 +266,7 @@ def test_run_timeout_alone_runs_in_a_worker_process(registry, setup):
     assert isinstance(make_executor(registry, torch.device("cpu"), None, setup), InlineExecutor)
 
 
+@pytest.mark.e2e  # two run hosts, each a new process
 def test_interrupt_records_nothing_for_runs_in_flight(registry, setup, tmp_path):
     class CtrlC(suite.Reporter):
         def end(self, req, record):
@@ -275,6 +280,7 @@ def test_interrupt_records_nothing_for_runs_in_flight(registry, setup, tmp_path)
     assert all(slot.host is None for slot in ex._slots)  # every host was stopped
 
 
+@pytest.mark.cluster
 def test_killing_a_dask_worker_mid_grid_completes_the_grid(registry, cluster, env, tmp_path):
     marks = env / "marks"
     before = set(cluster.client.run(os.getpid).values())

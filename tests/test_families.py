@@ -10,7 +10,8 @@ import pytest
 from conftest import run_cli
 from idx_helpers import write_mnist
 
-from aebench.report import publish, render
+from aebench.report import publish
+from aebench.report.build import build_boards
 from aebench.stats.intervals import mean_ci
 
 FIXTURE = (
@@ -56,7 +57,7 @@ def _records():
 
 
 def test_family_board_columns_cells_and_mean_by_hand():
-    boards = render.build_boards(_records())
+    boards = build_boards(_records())
     members = [b for b in boards if b.family == "toy-oneclass-v1"]
     assert sorted(b.group for b in members) == [f"toy-oneclass-c{m}-v1" for m in range(3)]
     (family,) = [b for b in boards if b.members]
@@ -83,19 +84,19 @@ def test_family_board_columns_cells_and_mean_by_hand():
 
 def test_family_board_filters_and_variants():
     recs = _records() + [_record("pca", m, 0, 0.9, variant="~abc") for m in range(3)]
-    boards = render.build_boards(recs, "toy-oneclass-v1")
+    boards = build_boards(recs, "toy-oneclass-v1")
     groups = sorted(b.group for b in boards)
     assert groups[0] == "toy-oneclass-v1" and groups[1].startswith("toy-oneclass-v1~")
     variant = next(b for b in boards if "~" in b.group)
     assert "VARIANT" in variant.caption[0]
     assert set(variant.members) == {f"toy-oneclass-c{m}-v1~abc" for m in range(3)}
-    assert render.build_boards(recs, "toy-oneclass-c1-v1")[0].group == "toy-oneclass-c1-v1"
+    assert build_boards(recs, "toy-oneclass-c1-v1")[0].group == "toy-oneclass-c1-v1"
 
 
 def test_summary_ranks_the_family_once_not_its_members():
     from aebench.report import ranking
 
-    boards = render.build_boards(_records())
+    boards = build_boards(_records())
     tr = ranking.task_ranks(boards, {}, "anomaly")
     assert tr.boards == ["digits/toy-oneclass-v1"]
 
@@ -127,7 +128,7 @@ def test_cli_runs_a_family_and_shows_its_board(tmp_path):
 
 def test_a_family_board_says_which_columns_lack_protocol_seeds():
     recs = _records()
-    (family,) = [b for b in render.build_boards(recs) if b.members]
+    (family,) = [b for b in build_boards(recs) if b.members]
     assert not any("INCOMPLETE" in line for line in family.caption)  # vae's failed run is a run
     partial = [
         r
@@ -135,6 +136,6 @@ def test_a_family_board_says_which_columns_lack_protocol_seeds():
         if not (r["model"]["name"] == "vae" and r["group"] == "toy-oneclass-c2-v1")
         and not (r["model"]["name"] == "pca" and r["group"] == "toy-oneclass-c0-v1" and r["seed"])
     ]
-    (family,) = [b for b in render.build_boards(partial) if b.members]
+    (family,) = [b for b in build_boards(partial) if b.members]
     (line,) = [c for c in family.caption if c.startswith("INCOMPLETE")]
     assert "pca: 0: 1, 2" in line and "vae: 2: all" in line

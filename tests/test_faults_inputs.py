@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, run_cli
+from conftest import DIGITS_GRID, REPO, copy_of, run_cli, run_cli_subprocess
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from idx_helpers import idx_bytes, serve_directory, write_gz, write_idx, write_mnist
@@ -137,10 +137,11 @@ def test_a_download_with_the_wrong_checksum_is_refused_and_keeps_nothing(
     assert list((tmp_path / "data" / "mnist").iterdir()) == []  # no partial, no unverified file
 
 
+@pytest.mark.e2e
 def test_corrupt_data_in_a_subprocess_is_one_line_without_traceback(tmp_path):
     write_mnist(tmp_path / "data" / "mnist")
     _truncate(tmp_path / "data" / "mnist" / TRAIN_IMAGES)
-    res = run_cli(
+    res = run_cli_subprocess(
         "run", "-d", "mnist", "-m", "pca", "--seeds", "0", "--no-download",
         "--data-dir", str(tmp_path / "data"), "--results-dir", str(tmp_path / "runs"),
     )  # fmt: skip
@@ -345,10 +346,10 @@ def test_a_hostile_archive_is_refused_and_nothing_is_written_outside_the_cache(
     else:
         member = member.format(outside=outside)
         make_zip(tmp_path / "www" / "sms.zip", {member: good})
-    monkeypatch.setattr(sms_spam, "FILE_SHA256", sha256_bytes(good))
+    monkeypatch.setattr(sms_spam.source, "FILE_SHA256", sha256_bytes(good))
     before = tree(tmp_path)
     with serve_directory(tmp_path / "www") as base:
-        monkeypatch.setattr(sms_spam, "ARCHIVE_URLS", (base + "sms.zip",))
+        monkeypatch.setattr(sms_spam.source, "ARCHIVE_URLS", (base + "sms.zip",))
         code, lines = run(capsys, "sms-spam", tmp_path / "cache", tmp_path / "runs")
     assert code == 2 and len(lines) == 1
     assert f"refusing member {member!r}{refusal}" in lines[0]
@@ -414,12 +415,11 @@ class _Payload:
         return (open, (self.marker, "w"))
 
 
-def test_planted_pickles_in_the_results_and_cache_directories_never_run(tmp_path):
+def test_planted_pickles_in_the_results_and_cache_directories_never_run(tmp_path, digits_records):
     marker = tmp_path / "PWNED"
     payload = pickle.dumps(_Payload(marker))
-    rd, data = tmp_path / "runs", tmp_path / "data"
-    args = ("-m", "pca,mean", "--seeds", "0,1", "--budget", "2000", "-q", "--threads", "1")
-    assert run_cli("run", *args, "--results-dir", str(rd)).returncode == 0
+    rd, data = copy_of(digits_records, tmp_path), tmp_path / "data"  # run -m pca,mean ...
+    args = DIGITS_GRID
     # a record's arrays replaced by an object array (its pickle runs the payload when loaded)
     npz = next(rd.rglob("pca/seed-0.npz"))
     np.savez(npz.with_suffix(".tmp.npz"), recon_mse=np.array([_Payload(marker)], dtype=object))
@@ -448,10 +448,10 @@ def test_planted_pickles_in_the_results_and_cache_directories_never_run(tmp_path
     assert (tmp_path / "published" / "summary.md").exists()  # the rest was published
 
 
-def test_arrays_that_are_not_the_records_own_are_reported_and_not_used(tmp_path, capsys):
-    rd = tmp_path / "runs"
-    args = ["run", "-m", "pca,mean", "--seeds", "0,1", "--budget", "2000", "-q", "--threads", "1"]
-    assert main([*args, "--results-dir", str(rd)]) == 0
+def test_arrays_that_are_not_the_records_own_are_reported_and_not_used(
+    tmp_path, capsys, digits_records
+):
+    rd = copy_of(digits_records, tmp_path)  # run -m pca,mean --seeds 0,1, once per session
     # other arrays under seed 0's name (what a --force rerun killed between its two writes
     # leaves, or a file copied over), and an arrays file that hides a pickle
     pca = next(rd.rglob("pca"))

@@ -1,11 +1,13 @@
-"""Faults during a suite, each provoked for real on ``aebench run`` in a subprocess.
+"""Faults during a suite, each provoked for real on ``aebench run``.
 
 A process killed with SIGKILL in the middle of a run and in the middle of writing a record,
 Ctrl-C (SIGINT), plugins that break in every way we know (import, fit, shapes, NaN, sys.exit,
 writing into their inputs, leaving torch's global switches changed, CUDA out of memory), and
 results directories that are broken or read-only. Each test checks what the user sees and that
-nothing that had finished is lost. The models that fail on purpose are in faulty_plugin.py,
-installed as a third-party distribution and loaded through its entry point.
+nothing that had finished is lost. The command runs in this process (``run_cli``) unless the
+fault is done to the process itself (a signal, a file-size limit, dropped privileges): those
+tests start a real one and are marked ``e2e``. The models that fail on purpose are in
+faulty_plugin.py, installed as a third-party distribution and loaded through its entry point.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import install_faulty_plugins, run_cli, start_cli
+from conftest import install_faulty_plugins, run_cli, run_cli_subprocess, start_cli
 
 from aebench.cli import main
 
@@ -107,6 +109,7 @@ def assert_resumed_to_reference(rd: Path, before: dict[str, bytes], reference: P
 # -- crash and Ctrl-C ------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "moment, pause, n_before, n_temporary",
     [
@@ -143,6 +146,7 @@ def test_sigkill_mid_suite_loses_nothing_and_a_rerun_completes_the_grid(
     assert_resumed_to_reference(rd, before, reference)
 
 
+@pytest.mark.e2e
 def test_ctrl_c_stops_the_run_records_nothing_partial_and_says_what_finished(
     tmp_path, plugin_env, reference
 ):
@@ -299,6 +303,7 @@ def _unprivileged() -> dict:
     return {"preexec_fn": _drop_dac_override}
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("where", ["the results directory", "one model's folder"])
 def test_a_read_only_results_directory_fails_before_any_training(
     where, tmp_path, plugin_env, reference
@@ -310,7 +315,9 @@ def test_a_read_only_results_directory_fails_before_any_training(
     env = {**plugin_env, "FAULTY_PAUSE_FIT": f"1:{marker}", "FAULTY_PAUSE_S": "0"}
     locked.chmod(0o555)
     try:
-        res = run_cli(*GRID, "--force", "--results-dir", str(rd), env=env, **_unprivileged())
+        res = run_cli_subprocess(
+            *GRID, "--force", "--results-dir", str(rd), env=env, **_unprivileged()
+        )
     finally:
         locked.chmod(0o755)
     assert res.returncode == 2
@@ -322,6 +329,7 @@ def test_a_read_only_results_directory_fails_before_any_training(
     assert files(rd) == before
 
 
+@pytest.mark.e2e
 def test_a_record_that_cannot_be_written_stops_the_suite_in_one_line(tmp_path, plugin_env):
     rd = tmp_path / "runs"
     assert (
@@ -333,7 +341,7 @@ def test_a_record_that_cannot_be_written_stops_the_suite_in_one_line(tmp_path, p
     def small_files() -> None:  # what a full disk or a quota does to the next write
         resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
 
-    res = run_cli(
+    res = run_cli_subprocess(
         "run",
         "-m",
         "mean",

@@ -376,6 +376,7 @@ def test_cli_bad_file_is_one_line_and_records_nothing(tmp_path):
     assert not runs.exists() or not list(runs.rglob("*.json"))
 
 
+@pytest.mark.e2e  # --jobs 1: the run in a host process
 def test_cli_with_jobs_loads_the_files_in_the_worker(tmp_path):
     x, y = _tabular(80)
     data = tmp_path / "w.npz"

@@ -27,6 +27,7 @@ def test_the_script_is_executable():
     assert os.access(SCRIPT, os.X_OK)
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_no_cuda_is_one_clear_line_and_exit_2_before_anything_runs(tmp_path):
     summary = tmp_path / "summary.json"
@@ -65,6 +66,7 @@ def test_every_phase_runs_on_the_cpu_and_the_summary_says_so(tmp_path):
     assert (tmp_path / "gpu-check-pytest.log").exists()
 
 
+@pytest.mark.e2e  # pytest itself, in a new process
 def test_the_summary_reads_failures_and_skips_from_a_real_junit_report(tmp_path):
     sys.path.insert(0, str(REPO / "scripts"))
     try:

@@ -75,6 +75,7 @@ def test_every_published_protocol_keeps_its_fingerprint():
         assert entry.protocol(key).fingerprint() == record["protocol"]["fingerprint"], group
 
 
+@pytest.mark.data
 @needs_mnist
 @pytest.mark.parametrize("group", ["mnist-v1", "mnist-novelty-v1"])
 def test_mnist_provenance_is_what_the_published_records_hold(group):
@@ -109,6 +110,7 @@ def test_fashion_mnist_missing_files_name_the_folder(tmp_path):
         FashionMNIST().load(FASHION_MNIST_V1, tmp_path, download=False)
 
 
+@pytest.mark.data
 @needs_fashion
 def test_shared_fashion_mnist_is_complete_and_canonical_by_its_payload():
     splits = FashionMNIST().load(FASHION_MNIST_V1, SHARED_DATA, download=False)
@@ -133,6 +135,7 @@ _PUBLISHER_MTIME = {
 }
 
 
+@pytest.mark.data
 @needs_fashion
 def test_the_publishers_gz_hashes_are_right():
     """Debian stripped the name and time from each gzip header and kept the deflate stream:
@@ -236,6 +239,7 @@ _MNIST_GCN_MINMAX = [
 ]
 
 
+@pytest.mark.data
 @needs_fashion
 def test_fashion_mnist_one_class_scaling_matches_published_values():
     for k, (lo, hi) in enumerate(_FASHION_GCN_MINMAX):
@@ -244,6 +248,7 @@ def test_fashion_mnist_one_class_scaling_matches_published_values():
         assert got == [pytest.approx(lo, rel=1e-5), pytest.approx(hi, rel=1e-5)], k
 
 
+@pytest.mark.data
 @needs_mnist
 def test_mnist_one_class_scaling_lies_within_ruffs_full_training_set_values():
     for k, (lo, hi) in enumerate(_MNIST_GCN_MINMAX):

@@ -178,3 +178,27 @@ def _registry(site: Path):
         return load_registry()
     finally:
         sys.path.remove(str(site))
+
+
+PUBLISHED = Path(__file__).resolve().parents[1] / "results" / "records"
+
+
+@pytest.mark.skipif(not PUBLISHED.is_dir(), reason="no published records in this checkout")
+def test_published_records_name_the_modules_todays_fingerprint_hashes():
+    """Moving harness code must not move what a fingerprint covers: each model's published
+    record on digits-v2 names the same modules (its plugin module, ``aebench.nn``) that
+    today's fingerprint hashes, and one whose code is unchanged since matches it exactly."""
+    from aebench.records.storage import read_record
+    from aebench.registry import load_registry
+
+    registry = load_registry()
+    checked = 0
+    for path in sorted(PUBLISHED.glob("digits-v2/digits/*/seed-0.json")):
+        record = read_record(path)
+        entry = registry.models[record["model"]["name"]]
+        config = entry.make_config(dict(record["model"].get("overrides") or {}))
+        today = implementation.fingerprint(entry, config)
+        stored = record["model"]["implementation"]
+        assert stored["modules"] == today["modules"], path
+        checked += 1
+    assert checked >= 8

@@ -15,7 +15,8 @@ from scipy import stats
 from test_families import _records, _table
 
 from aebench.errors import AebenchError
-from aebench.report import literature, publish, render
+from aebench.report import literature, publish
+from aebench.report.build import build_boards
 
 FAMILY, MEMBER = "toy-oneclass-v1", "toy-oneclass-c{}-v1"
 
@@ -71,7 +72,7 @@ def _t(values: list[float]) -> tuple[float, float]:
 
 def _tables(tmp_path: Path) -> dict[str, literature.Table]:
     docs = [literature.load(_write(tmp_path, _doc()))]
-    return {t.dataset: t for t in literature.tables(docs, render.build_boards(_records()))}
+    return {t.dataset: t for t in literature.tables(docs, build_boards(_records()))}
 
 
 def test_compared_cells_are_the_family_boards_against_scipys_t_interval(tmp_path):
@@ -125,7 +126,7 @@ def test_a_fraction_file_beside_a_percent_one_is_shown_in_percent(tmp_path):
     other = {**_doc(), "unit": "fraction", "not_comparable": [], "not_transcribed": ""}
     other["figures"] = [_figure(0, 0.55, _ours("pca", MEMBER.format(0)))]
     docs = [literature.load(_write(tmp_path, d, n)) for d, n in ((_doc(), "a"), (other, "b"))]
-    (table,) = [t for t in literature.tables(docs, render.build_boards(_records())) if t.rows]
+    (table,) = [t for t in literature.tables(docs, build_boards(_records())) if t.rows]
     assert table.rows[-1].figure.value == pytest.approx(55.0)
     assert table.rows[-1].mean == pytest.approx(table.rows[0].mean)
 

@@ -1,6 +1,6 @@
-"""Several --results-dir merged into one board (aebench.records.merge): a plugin author's runs beside
-the published ones, refused where they cannot share a board, speed marked where it does not
-compare."""
+"""Several --results-dir merged into one board (aebench.records.merge): a plugin author's runs
+beside the published ones, refused where they cannot share a board, speed marked where it does
+not compare."""
 
 from __future__ import annotations
 
@@ -13,18 +13,16 @@ import pytest
 from conftest import run_cli
 
 from aebench.records import merge
-from aebench.report import publish, render
+from aebench.report import publication
+from aebench.report.formats import export
+from aebench.report.rows import FOREIGN_SIGN, SPEED_COLUMNS
 
-RUN = ("-m", "pca,mean", "--seeds", "0,1", "--budget", "2000", "--threads", "1", "-q")
 
-
-@pytest.fixture(scope="module")
-def together(tmp_path_factory) -> Path:
-    """pca and mean, seeds 0 and 1, run together into one directory."""
-    rd = tmp_path_factory.mktemp("merge") / "together"
-    res = run_cli("run", *RUN, "--results-dir", str(rd))
-    assert res.returncode == 0, res.stderr
-    return rd
+@pytest.fixture
+def together(digits_records) -> Path:
+    """pca and mean, seeds 0 and 1, run together into one directory (the session's shared
+    records, conftest.DIGITS_GRID: read only; ``_split`` copies them)."""
+    return digits_records
 
 
 def _split(together: Path, tmp_path: Path) -> tuple[Path, Path]:
@@ -46,8 +44,8 @@ def _edit(folder: Path, change) -> None:
 
 
 def _csv(dirs: list[Path]) -> str:
-    pub = publish.compose(merge.load(dirs)[0])
-    return "".join(render.export(b, "csv") for b in pub.boards)
+    pub = publication.compose(merge.load(dirs)[0])
+    return "".join(export(b, "csv") for b in pub.boards)
 
 
 def test_merged_rows_are_treated_as_if_run_together(together, tmp_path):
@@ -115,16 +113,16 @@ def test_speed_from_another_environment_is_marked_quality_is_not(together, tmp_p
         rec["device"]["name"] = "Other CPU"
 
     _edit(mine, elsewhere)
-    (board,) = publish.compose(merge.load([pub, mine])[0]).boards
+    (board,) = publication.compose(merge.load([pub, mine])[0]).boards
     rows = {r.model: r for r in board.rows}
-    for key in render.SPEED_COLUMNS:
-        assert rows["mean"].cells[key].flag == render.FOREIGN_SIGN
+    for key in SPEED_COLUMNS:
+        assert rows["mean"].cells[key].flag == FOREIGN_SIGN
         assert rows["pca"].cells[key].flag == ""
     assert rows["mean"].cells["recon_mse"].flag == ""
-    note = next(c for c in board.caption if c.startswith(render.FOREIGN_SIGN))
+    note = next(c for c in board.caption if c.startswith(FOREIGN_SIGN))
     assert "device cpu Other CPU, not cpu" in note and "torch 9.9.9, not" in note
     # the quality columns and their statistics are those of the unmarked merge
-    (plain,) = publish.compose(merge.load([together])[0]).boards
+    (plain,) = publication.compose(merge.load([together])[0]).boards
     for r in plain.rows:
         for key in ("recon_mse", "nll"):
             a, b = r.cells[key], rows[r.model].cells[key]

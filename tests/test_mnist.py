@@ -251,6 +251,7 @@ def test_registers_mnist_with_its_protocol():
     assert MNIST_V1.params == {"novelty_digit": 0}
 
 
+@pytest.mark.data
 @pytest.mark.skipif(
     not (SHARED_DATA / "mnist").is_dir(), reason=f"shared MNIST data not found at {SHARED_DATA}"
 )

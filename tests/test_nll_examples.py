@@ -14,7 +14,8 @@ from aebench.dataset import for_run
 from aebench.errors import AebenchError
 from aebench.records import artifacts, storage
 from aebench.registry.loading import load_registry
-from aebench.report import render
+from aebench.report import nll_alignment
+from aebench.report.build import build_boards
 from aebench.run import nll_examples, runner
 from aebench_plugins.datasets.digits import DIGITS_V2, Digits
 from aebench_plugins.datasets.mnist import MNIST_V1, MNIST_V2
@@ -70,9 +71,9 @@ def _runs(protocol, models, seed, tmp_path):
         tiny = registry.model(req.model).make_config(tiny=True)
         fields = tuple(sorted(dataclasses.asdict(tiny).items())) if tiny else ()
         req = dataclasses.replace(req, protocol=protocol, config_overrides=fields)
-        rec = runner.run_one(registry, req, torch.device("cpu"), data)
-        assert rec["status"] == "ok", rec.get("reason")
-        out[req.model] = rec
+        run = runner.run_one(registry, req, torch.device("cpu"), data)
+        assert run.record["status"] == "ok", run.record.get("reason")
+        out[req.model] = run
     return out
 
 
@@ -83,13 +84,13 @@ def test_every_model_gets_the_same_indices(tmp_path):
     subsets = []
     for seed in (0, 1):
         recs = _runs(SUBSET, models, seed, tmp_path)
-        split_seed = recs["mean"]["dataset"]["split_seed"]
+        split_seed = recs["mean"].record["dataset"]["split_seed"]
         test_y = Digits().load(for_run(SUBSET, seed), tmp_path).test_y
         expected = nll_examples.select(SUBSET, test_y, 540, split_seed).numpy()
-        for name, rec in recs.items():
-            assert np.array_equal(rec["_arrays"]["nll_index"].numpy(), expected), name
-            assert len(rec["_arrays"]["nll"]) == 100
-            desc = rec["likelihood_examples"]
+        for name, run in recs.items():
+            assert np.array_equal(run.arrays["nll_index"].numpy(), expected), name
+            assert len(run.arrays["nll"]) == 100
+            desc = run.record["likelihood_examples"]
             assert (desc["n"], desc["of"], desc["seed"]) == (100, 540, split_seed)
             assert "stratified by test label" in desc["selection"]
         subsets.append(expected)
@@ -99,12 +100,12 @@ def test_every_model_gets_the_same_indices(tmp_path):
         )
         for name in ("pca", "mean"):
             np.testing.assert_allclose(
-                recs[name]["_arrays"]["nll"].numpy(),
-                full[name]["_arrays"]["nll"].numpy()[expected],
+                recs[name].arrays["nll"].numpy(),
+                full[name].arrays["nll"].numpy()[expected],
                 rtol=1e-6,
             )
-            assert "nll_index" not in full[name]["_arrays"]
-            assert full[name]["likelihood_examples"]["indices"] == "all"
+            assert "nll_index" not in full[name].arrays
+            assert full[name].record["likelihood_examples"]["indices"] == "all"
     assert not np.array_equal(subsets[0], subsets[1])
 
 
@@ -139,13 +140,13 @@ def test_align_by_hand(tmp_path):
     c = _fake(tmp_path, "c", [5.0, 5.0, 5.0, 5.0, 5.0], 5, arrays=False)
     d = _fake(tmp_path, "d", [7.0, 9.0], 5, split_seed=2, described=True)  # examples 3 and 4
     e = _fake(tmp_path, "e", [1.0, 2.0, 3.0, 4.0, 5.0], 5, split_seed=2)
-    out, al = nll_examples.align([a, b, c, d, e])
+    out, al = nll_alignment.align([a, b, c, d, e])
     got = {r["model"]["name"]: r["metrics"]["nll"] for r in out}
     assert got == {"a": 2.0, "b": 20.0, "c": None, "d": 8.0, "e": 4.5}
     assert out[1]["metrics"]["nll_own_examples"] == 30.0 and b["metrics"]["nll"] == 30.0
     assert al.label() == "2–3 test examples"
     assert (al.recomputed, al.missing) == (["b", "e"], ["c"])
-    (line,) = nll_examples.caption(al)
+    (line,) = nll_alignment.caption(al)
     assert "b, e: recomputed" in line and "c: not shown" in line
 
 
@@ -154,7 +155,7 @@ def test_mnist_v2_board_names_the_same_1000_examples_for_every_model():
     """mnist-v2 fixes the likelihood examples in the protocol (seeded, stratified): every
     model's NLL is over the same 1,000 test images, so nothing is recomputed or left out."""
     records, _ = storage.load_records(RECORDS / "mnist-v2")
-    (board,) = render.build_boards(records)
+    (board,) = build_boards(records)
     (col,) = [c for c in board.columns if c.key == "nll"]
     assert "1,000 test examples" in col.header
     index = None

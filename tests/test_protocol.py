@@ -100,7 +100,7 @@ def registry():
 def _run(registry, tmp_path, model, protocol, **overrides):
     req = runner.plan(registry, [model], ["toy"], protocol, [0], overrides)[0]
     data = runner.DataCache(registry, tmp_path, False, torch.device("cpu"))
-    return runner.run_one(registry, req, torch.device("cpu"), data)
+    return runner.run_one(registry, req, torch.device("cpu"), data).record
 
 
 @pytest.mark.parametrize(
@@ -147,12 +147,72 @@ def test_resolver(asked, key):
 
 def test_resolver_names_the_known_protocols():
     with pytest.raises(AebenchError) as err:
-        resolve_key("digits-v9", KNOWN)
-    assert str(err.value).startswith("unknown protocol 'digits-v9'; known: digits-v1, ")
+        resolve_key("digit", KNOWN)
+    assert str(err.value).startswith("unknown protocol 'digit'; known: digits-v1, ")
     assert "\n" not in str(err.value)
+
+
+def test_resolver_names_the_versions_of_a_known_protocol_first():
+    with pytest.raises(AebenchError) as err:
+        resolve_key("digits-v9", KNOWN)
+    assert str(err.value) == "unknown protocol 'digits-v9'; digits has only digits-v1"
+    more = [("sms", "sms-v3"), ("digits", "digits-v2"), ("digits", "digits-v10")]
+    with pytest.raises(AebenchError) as err:
+        resolve_key("digits-v9~abc", [*KNOWN, *more])
+    assert str(err.value).endswith("digits has digits-v1, digits-v2, digits-v10 (newest)")
 
 
 def test_records_of_a_removed_plugin_resolve_newest_first(registry):
     records = [{"protocol": {"name": "gone", "key": f"gone-v{v}", "version": v}} for v in (1, 2)]
     assert registry.resolve_group("gone", records) == "gone-v2"
     assert registry.resolve_group("toy", records) == "toy-v1"
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"precision": "fp16"}, "precision 'fp16' is not one of"),
+        ({"optimizer_impl": "fast"}, "optimizer_impl 'fast' is not one of"),
+        ({"anomaly_score_weighting": "idf"}, "anomaly_score_weighting 'idf' is not one of"),
+        ({"task": "anomally"}, "task 'anomally' is not one of"),
+        ({"anomaly_train": "ham"}, "anomaly_train 'ham' is not one of"),
+        ({"binarization": "static"}, "binarization 'static' is not one of"),
+        ({"optimizer": "sgd"}, "optimizer 'sgd' is not one of"),
+        ({"likelihoods": "some"}, "likelihoods 'some' is not one of"),
+        ({"budget_samples": 0}, "budget_samples must be a positive integer"),
+        ({"batch_size": 1.5}, "batch_size must be a positive integer"),
+        ({"code_size": -1}, "code_size must be a positive integer"),
+        ({"seeds": ()}, "seeds must be non-negative integers"),
+        ({"seeds": (0, -1)}, "seeds must be non-negative integers"),
+        ({"lr": 0.0}, "lr must be positive"),
+        ({"val_fraction": 1.0}, "val_fraction must be in"),
+        ({"threshold_quantile": 0.0}, "threshold_quantile must be in"),
+        ({"contamination_matched": True}, "contamination_matched needs anomaly_train='all'"),
+        ({"nll_examples": 0}, "nll_examples must be >= 1"),
+        ({"nll_examples": 10, "iwae_examples": 5}, "set nll_examples or iwae_examples, not both"),
+    ],
+)
+def test_a_protocol_is_checked_when_it_is_made(overrides, message):
+    """One line naming the protocol and the field, from the constructor (and so from
+    ``with_overrides``), not from the first run that uses the protocol."""
+    from aebench.errors import ProtocolError
+
+    fields = {**dataclasses.asdict(TOY_ANOMALY), "seeds": TOY_ANOMALY.seeds, **overrides}
+    with pytest.raises(ProtocolError, match=message) as made:
+        Protocol(**fields)
+    assert str(made.value).startswith("protocol toy-anomaly-v1: ")
+    assert "\n" not in str(made.value)
+    with pytest.raises(ProtocolError, match=message):
+        TOY_ANOMALY.with_overrides(**overrides)
+
+
+def test_every_builtin_protocol_passes_its_checks():
+    for p in _builtin_protocols().values():
+        p.check()
+
+
+def test_the_score_weightings_a_protocol_accepts_are_the_ones_metrics_apply():
+    from aebench.protocol import SCORE_WEIGHTINGS
+    from aebench.run import metrics
+
+    assert SCORE_WEIGHTINGS == metrics.SCORE_WEIGHTINGS

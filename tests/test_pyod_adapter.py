@@ -22,7 +22,7 @@ def _run(registry, name: str, tmp_path, protocol: str = "toy-anomaly", seed: int
     tiny = dataclasses.asdict(registry.model(name).make_config(tiny=True))
     req = dataclasses.replace(req, config_overrides=tuple(sorted(tiny.items())))
     data = runner.DataCache(registry, tmp_path, False, torch.device("cpu"))
-    return runner.run_one(registry, req, torch.device("cpu"), data), data, req
+    return runner.run_one(registry, req, torch.device("cpu"), data).record, data, req
 
 
 @pytest.fixture(scope="module")

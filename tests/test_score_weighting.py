@@ -70,7 +70,7 @@ def _toy_run(tmp_path, model: str, weighting: str):
     tiny = dataclasses.asdict(registry.model(model).make_config(tiny=True))
     req = dataclasses.replace(req, config_overrides=tuple(sorted(tiny.items())))
     data = runner.DataCache(registry, tmp_path, False, torch.device("cpu"))
-    return runner.run_one(registry, req, torch.device("cpu"), data)
+    return runner.run_one(registry, req, torch.device("cpu"), data).record
 
 
 def test_the_harness_weights_reconstruction_scores_only(tmp_path):

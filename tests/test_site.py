@@ -1,5 +1,6 @@
-"""The static site of ``aebench publish --site`` (aebench.report.site), read as files: escaping, links,
-offline, one page per board and per model, the same bytes twice, figures linked or copied."""
+"""The static site of ``aebench publish --site`` (aebench.report.site), read as files: escaping,
+links, offline, one page per board and per model, the same bytes twice, figures linked or
+copied."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from aebench.records import storage
-from aebench.report import publish, render, site
+from aebench.report import publication, publish, site
+from aebench.report.formats import to_rows
 
 RECORDS = Path(__file__).parent / "data" / "records"
 #: a model name and texts a plugin could write, each carrying markup
@@ -96,12 +98,12 @@ def results(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def pub(results) -> publish.Publication:
+def pub(results) -> publication.Publication:
     records, problems = storage.load_records(results)
-    return publish.compose(records, problems)
+    return publication.compose(records, problems)
 
 
-def with_figures(pub: publish.Publication, out: Path) -> publish.Publication:
+def with_figures(pub: publication.Publication, out: Path) -> publication.Publication:
     """``pub`` with a (tiny, real) PNG per board and a critical-difference diagram, as
     ``publish`` would have drawn them into ``out/figures``."""
     pub = copy.copy(pub)
@@ -109,9 +111,9 @@ def with_figures(pub: publish.Publication, out: Path) -> publish.Publication:
     for b in pub.boards:
         if b.members:  # a family's pictures are its members'
             continue
-        path = out / "figures" / f"{publish.stem(b)}_reconstructions.png"
+        path = out / "figures" / f"{publication.stem(b)}_reconstructions.png"
         storage.atomic_write(path, png())
-        pub.figures[publish.stem(b)] = [path]
+        pub.figures[publication.stem(b)] = [path]
     pub.diagrams["reconstruction"] = out / "figures" / "critical-difference_reconstruction.png"
     storage.atomic_write(pub.diagrams["reconstruction"], png())
     return pub
@@ -194,15 +196,17 @@ def test_one_page_per_board_and_per_model_on_it_with_every_run(tmp_path, pub):
     assert (root / "index.html") in written
     index = (root / "index.html").read_text()
     for b in pub.boards:
-        page = root / "boards" / f"{site.slug(publish.stem(b))}.html"
+        page = root / "boards" / f"{site.slug(publication.stem(b))}.html"
         assert page in written and f'href="{page.relative_to(root).as_posix()}"' in index
         text = page.read_text()
-        headers, rows = render.to_rows(b)
+        headers, rows = to_rows(b)
         assert board_cells(text) == [headers, *rows]  # the terminal board's every cell
         for line in b.caption:
             assert f"<p>{_escaped(line)}</p>" in text
         for row in b.rows:
-            model = root / "boards" / site.slug(publish.stem(b)) / f"{site.slug(row.model)}.html"
+            model = (
+                root / "boards" / site.slug(publication.stem(b)) / f"{site.slug(row.model)}.html"
+            )
             assert model in written, row.model
     broken = (root / "boards" / "digits-v1_digits" / "broken.html").read_text()
     for status, reason in [
@@ -297,16 +301,16 @@ def test_loss_chart_draws_each_curve_and_leaves_non_finite_values_as_gaps():
 def test_a_family_board_links_its_members_and_shows_no_figures_of_its_own(tmp_path):
     from test_families import _records as family_records
 
-    pub = publish.compose(family_records())
+    pub = publication.compose(family_records())
     family = next(b for b in pub.boards if b.members)
     site.write_site(with_figures(pub, tmp_path), tmp_path / "site", tmp_path)
     assert_addresses_resolve(tmp_path / "site")
-    page = tmp_path / "site" / "boards" / f"{site.slug(publish.stem(family))}.html"
+    page = tmp_path / "site" / "boards" / f"{site.slug(publication.stem(family))}.html"
     text = page.read_text()
     for member in family.members:
         assert f'<a href="../boards/{site.slug(f"{member}_digits")}.html">' in text
     assert "<img" not in text
-    pca = page.parent / site.slug(publish.stem(family)) / "pca.html"
+    pca = page.parent / site.slug(publication.stem(family)) / "pca.html"
     assert pca.read_text().count("<tr>") == 1 + 3 * len(family.members)  # every member's runs
 
 

@@ -326,12 +326,12 @@ def published(tmp_path, monkeypatch):
     """The bytes of a generated file, blessed as the published one."""
     write_sms(tmp_path / "src", corpus())
     data = (tmp_path / "src" / "SMSSpamCollection").read_bytes()
-    monkeypatch.setattr(sms_spam, "FILE_SHA256", sha256_bytes(data))
+    monkeypatch.setattr(sms_spam.source, "FILE_SHA256", sha256_bytes(data))
     return data
 
 
 def serve(monkeypatch, base: str, name: str) -> None:
-    monkeypatch.setattr(sms_spam, "ARCHIVE_URLS", (base + "gone.zip", base + name))
+    monkeypatch.setattr(sms_spam.source, "ARCHIVE_URLS", (base + "gone.zip", base + name))
 
 
 def test_download_extracts_verifies_and_loads(tmp_path, monkeypatch, published):
@@ -364,7 +364,7 @@ def test_the_extracted_file_must_match_the_published_checksum(tmp_path, monkeypa
         serve(monkeypatch, base, "sms.zip")
         with pytest.raises(DataError, match="checksum mismatch for SMSSpamCollection") as excinfo:
             load(tmp_path / "cache", download=True)
-    assert "\n" not in str(excinfo.value) and sms_spam.FILE_SHA256 in str(excinfo.value)
+    assert "\n" not in str(excinfo.value) and sms_spam.source.FILE_SHA256 in str(excinfo.value)
     assert files_under(tmp_path / "cache") == {"sms-spam"}
 
 
@@ -372,11 +372,11 @@ def test_a_known_archive_checksum_is_checked_first(tmp_path, monkeypatch, publis
     archive = make_zip(tmp_path / "www" / "sms.zip", {"SMSSpamCollection": published})
     with serve_directory(tmp_path / "www") as base:
         serve(monkeypatch, base, "sms.zip")
-        monkeypatch.setattr(sms_spam, "ARCHIVE_SHA256", "0" * 64)
+        monkeypatch.setattr(sms_spam.source, "ARCHIVE_SHA256", "0" * 64)
         with pytest.raises(DataError, match="checksum mismatch"):
             load(tmp_path / "cache", download=True)
         assert files_under(tmp_path / "cache") == {"sms-spam"}
-        monkeypatch.setattr(sms_spam, "ARCHIVE_SHA256", sha256_file(archive))
+        monkeypatch.setattr(sms_spam.source, "ARCHIVE_SHA256", sha256_file(archive))
         assert load(tmp_path / "cache", download=True).provenance["canonical"] is True
 
 
@@ -426,7 +426,9 @@ def test_missing_file_offline_says_where_to_put_it(tmp_path):
 def test_download_fails_fast_when_offline(tmp_path, monkeypatch):
     port = closed_port()
     monkeypatch.setattr(
-        sms_spam, "ARCHIVE_URLS", (f"http://127.0.0.1:{port}/a.zip", f"http://127.0.0.1:{port}/b")
+        sms_spam.source,
+        "ARCHIVE_URLS",
+        (f"http://127.0.0.1:{port}/a.zip", f"http://127.0.0.1:{port}/b"),
     )
     start = time.perf_counter()
     with pytest.raises(DataError) as excinfo:
@@ -461,6 +463,7 @@ def test_registers_every_protocol_newest_first():
     assert SMS_CONTAMINATED_V1.with_overrides(**same) == SMS_V1
 
 
+@pytest.mark.data
 @pytest.mark.skipif(
     not (SHARED_DATA / "sms-spam").is_dir(), reason=f"shared SMS data not found at {SHARED_DATA}"
 )

@@ -99,6 +99,7 @@ def test_the_data_cache_holds_each_split_under_its_own_key(tmp_path):
     assert cache.get("digits", for_run(DIGITS_V2, 0)) is not p0
 
 
+@pytest.mark.e2e  # --jobs 2: two run hosts, each a new process
 def test_digits_v2_through_the_cli_in_two_hosts(tmp_path):
     """Two seeds, two run hosts (--jobs 2): each record names its own split, and the figures
     in it are over that split (the mean row's errors recomputed from the split alone)."""
@@ -128,6 +129,7 @@ def test_digits_v2_through_the_cli_in_two_hosts(tmp_path):
     assert a.shape == b.shape and not np.allclose(a, b)
 
 
+@pytest.mark.data
 @pytest.mark.skipif(
     not (SHARED_DATA / "sms-spam").is_dir(), reason=f"shared SMS data not found at {SHARED_DATA}"
 )

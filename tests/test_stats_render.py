@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from aebench.report import render
+from aebench.report.board import Cell
+from aebench.report.build import build_boards
+from aebench.report.formats import export
 from aebench.stats.intervals import mean_ci
 
 FIXTURES = Path(__file__).parent / "data" / "records"
@@ -31,7 +33,7 @@ def _records():
 def test_board_from_committed_records():
     recs = _records()
     assert recs, "fixture records missing"
-    (board,) = render.build_boards(recs)
+    (board,) = build_boards(recs)
     assert board.group == "digits-v1" and board.dataset == "digits"
     rows = {r.model: r for r in board.rows}
     pca = rows["pca"]
@@ -46,14 +48,14 @@ def test_board_from_committed_records():
 
 
 def test_exports_contain_the_same_numbers():
-    (board,) = render.build_boards(_records())
+    (board,) = build_boards(_records())
     pca = next(r for r in board.rows if r.model == "pca")
     text = pca.cells["recon_mse"].text(5)
-    md = render.export(board, "markdown")
+    md = export(board, "markdown")
     assert f"**{text}**" in md
-    tex = render.export(board, "latex")
+    tex = export(board, "latex")
     assert "\\textbf{" in tex and "$\\pm$" in tex
-    csv_text = render.export(board, "csv")
+    csv_text = export(board, "csv")
     assert str(pca.cells["recon_mse"].mean) in csv_text
 
 
@@ -62,7 +64,7 @@ def test_versions_never_mix():
     other = json.loads(json.dumps(recs[0]))
     other["group"] = "digits-v2"
     other["protocol"]["version"] = 2
-    boards = render.build_boards(recs + [other])
+    boards = build_boards(recs + [other])
     assert sorted(b.group for b in boards) == ["digits-v1", "digits-v2"]
 
 
@@ -71,26 +73,26 @@ def test_median_range_and_a_seed_independent_value_shows_no_interval():
 
     assert median_range([3.0, 1.0, 300.0]) == (3.0, 1.0, 300.0, 3)
     assert median_range([2.0]) == (2.0, None, None, 1)
-    assert render.Cell(0.5, 0.0, 3).text(3) == "0.500"  # not "0.500 ± 0.000"
-    assert render.Cell(0.5, 0.01, 3).text(3) == "0.500 ± 0.010"
-    assert render.Cell(2.0, None, 3, lo=1.0, hi=3.0, spread="range").text(1) == "2.0 (1.0–3.0)"
-    assert render.Cell(0.5, None, 3, lo=0.4, hi=0.6).text(2) == "0.50 [0.40, 0.60]"
+    assert Cell(0.5, 0.0, 3).text(3) == "0.500"  # not "0.500 ± 0.000"
+    assert Cell(0.5, 0.01, 3).text(3) == "0.500 ± 0.010"
+    assert Cell(2.0, None, 3, lo=1.0, hi=3.0, spread="range").text(1) == "2.0 (1.0–3.0)"
+    assert Cell(0.5, None, 3, lo=0.4, hi=0.6).text(2) == "0.50 [0.40, 0.60]"
     # a nonzero spread inside the last digit shows its own digits, never "± 0.000"
-    assert render.Cell(0.98633, 0.00021, 3).text(3) == "0.986 ± 0.0002"
+    assert Cell(0.98633, 0.00021, 3).text(3) == "0.986 ± 0.0002"
     # ... but seeds that differ by float rounding alone (a closed form) have no interval
-    assert render.Cell(27.13, 1e-14, 3).text(2) == "27.13"
-    assert render.Cell(0.9863, None, 3, lo=0.98621, hi=0.98638).text(3) == "0.986 [0.9862, 0.9864]"
-    narrow = render.Cell(0.9863, None, 3, lo=0.98631, hi=0.98632)
+    assert Cell(27.13, 1e-14, 3).text(2) == "27.13"
+    assert Cell(0.9863, None, 3, lo=0.98621, hi=0.98638).text(3) == "0.986 [0.9862, 0.9864]"
+    narrow = Cell(0.9863, None, 3, lo=0.98631, hi=0.98632)
     assert narrow.text(3) == "0.986 [0.98631, 0.98632]"
 
 
 def test_a_row_lacking_protocol_seeds_says_which_and_the_caption_says_incomplete():
     recs = _records()
-    (whole,) = render.build_boards(recs)
+    (whole,) = build_boards(recs)
     assert not any("INCOMPLETE" in line for line in whole.caption)
     assert all("not run" not in r.status for r in whole.rows)
     partial = [r for r in recs if not (r["model"]["name"] == "pca" and r["seed"] in (1, 2))]
-    (board,) = render.build_boards(partial)
+    (board,) = build_boards(partial)
     rows = {r.model: r for r in board.rows}
     assert rows["pca"].status == "ok 1/1; seed(s) 1, 2 not run"
     assert "not run" not in rows["mean"].status
@@ -98,9 +100,9 @@ def test_a_row_lacking_protocol_seeds_says_which_and_the_caption_says_incomplete
     assert "pca: 1, 2" in line and "mean" not in line
     # a failed run is a run: its status says why, the caption asks for nothing
     failed = [dict(r, status="failed", reason="boom") if r["seed"] == 2 else r for r in recs]
-    (board,) = render.build_boards(failed)
+    (board,) = build_boards(failed)
     assert not any("INCOMPLETE" in line for line in board.caption)
     # a user's extra seed is not a protocol seed: nothing asks for it either
     extra = recs + [dict(recs[0], seed=7)]
-    (board,) = render.build_boards(extra)
+    (board,) = build_boards(extra)
     assert not any("INCOMPLETE" in line for line in board.caption)

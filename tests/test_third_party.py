@@ -8,6 +8,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import pytest
 from conftest import REPO
 
 
@@ -31,6 +32,8 @@ def test_readme_mentions_every_hook():
         assert f"`{name}(" in text, f"hook {name} is not documented in README"
 
 
+@pytest.mark.e2e  # a real venv, a real wheel, the command in a new process
+@pytest.mark.timeout(900)  # four steps of up to 300 s each
 def test_readme_plugin_installs_and_runs_in_a_fresh_venv(tmp_path):
     pkg = tmp_path / "aebench-linear"
     pkg.mkdir()

@@ -14,7 +14,7 @@ from aebench.dataset import carve_validation
 from aebench.errors import AebenchError
 from aebench.records import storage
 from aebench.registry.loading import load_registry
-from aebench.report import render
+from aebench.report.build import build_boards
 from aebench.run import runner, thresholds
 from aebench.testing import TOY_ANOMALY, ToyPlugin, toy_splits
 from aebench_plugins.datasets.sms_spam import SMS_CONTAMINATED_MATCHED_V1, SMS_CONTAMINATED_V4
@@ -92,7 +92,7 @@ def test_the_harness_thresholds_at_one_minus_the_calibration_contamination(tmp_p
     (req,) = runner.plan(registry, ["mean"], ["toy"], protocol="toy-anomaly", seeds=[0])
     req = dataclasses.replace(req, protocol=proto)
     data = runner.DataCache(registry, tmp_path, False, torch.device("cpu"))
-    rec = runner.run_one(registry, req, torch.device("cpu"), data)
+    rec = runner.run_one(registry, req, torch.device("cpu"), data).record
     assert rec["status"] == "ok", rec.get("reason")
     s = toy_splits()
     fit, val = carve_validation(len(s.train_x), proto.val_fraction, proto.split_seed)
@@ -111,7 +111,7 @@ def test_the_harness_thresholds_at_one_minus_the_calibration_contamination(tmp_p
 )
 def test_published_contaminated_board_shows_the_cap():
     records, _ = storage.load_records(RECORDS / "sms-spam-contaminated-v3")
-    (board,) = render.build_boards(records)
+    (board,) = build_boards(records)
     a = next(r["anomaly"] for r in records if r.get("anomaly"))
     k = 0.05 * a["n_test"]
     f1 = 2 * k / (k + a["n_test_anomalous"])  # precision 1, recall k / A

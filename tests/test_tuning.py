@@ -23,17 +23,17 @@ import numpy as np
 import optuna
 import pytest
 import torch
-from conftest import make_distribution, run_cli, start_cli
+from conftest import make_distribution, run_cli, run_cli_subprocess, start_cli
 
 from aebench import cli
 from aebench.errors import AebenchError, PluginError
 from aebench.execute.executors import InlineExecutor
 from aebench.records import storage
 from aebench.registry.loading import load_registry
-from aebench.report import render
+from aebench.report.build import build_boards
 from aebench.run import runner
+from aebench.stats.expected import expected_best
 from aebench.tuning import Choice, Float, Int, check_space, store, tune
-from aebench.tuning.curves import expected_best
 
 SOURCE = (Path(__file__).parent / "tuning_plugin.py").read_text()
 TRIALS = ("--trials", "4", "--threads", "1")
@@ -172,9 +172,10 @@ def test_a_validation_only_run_gets_no_test_tensor_and_scores_validation(registr
         req = runner.RunRequest(
             "spy-ae", "tunetoy", proto, 0, f"{proto.key}~trial-0", evaluate="validation"
         )
-        rec = runner.run_one(registry, req, torch.device("cpu"), data)
+        run = runner.run_one(registry, req, torch.device("cpu"), data)
+        rec = run.record
         assert rec["status"] == "ok", rec.get("reason")
-        assert "recon_mse" not in rec["metrics"] and "_arrays" not in rec
+        assert "recon_mse" not in rec["metrics"] and not run.arrays
         if proto.task == "anomaly":
             assert {"val_normal_recon_mse", "val_score_mean", "val_auroc"} <= set(rec["metrics"])
             assert "anomaly.auroc" not in rec["metrics"]
@@ -182,6 +183,7 @@ def test_a_validation_only_run_gets_no_test_tensor_and_scores_validation(registr
             assert rec["metrics"]["val_recon_mse"] > 0
 
 
+@pytest.mark.cluster  # --cluster local:1: a Dask LocalCluster
 def test_no_trial_reaches_a_test_example_and_the_board_does(env, tmp_path, here):
     """The spy notes any test example it is handed: none in a study (worker processes, a
     Dask cluster), many on a board (so it would have seen one had a trial been shown it)."""
@@ -293,6 +295,7 @@ def test_tune_keeps_every_trial_and_writes_a_tuned_board_beside_the_defaults(env
     assert len(trials_of(rd / "tuning/tunetoy-v1/tunetoy/spy-ae.sqlite3")) == 4
 
 
+@pytest.mark.e2e
 def test_kill_9_mid_study_loses_no_finished_trial_and_tune_continues_it(env, tmp_path):
     rd, marker, log = tmp_path / "runs", tmp_path / "paused", tmp_path / "tune"
     study = rd / "tuning/tunetoy-v1/tunetoy/spy-ae.sqlite3"
@@ -352,8 +355,10 @@ def _one_line_error(rc: int, err: str) -> str:
     return line
 
 
+@pytest.mark.e2e
 def test_trials_0_is_one_line_in_a_subprocess_too(env, studied, tmp_path):
-    res = tune_cli(studied, env, "-m", "spy-ae", "--trials", "0")
+    args = ("-m", "spy-ae", "--trials", "0", "--results-dir", str(studied))
+    res = run_cli_subprocess("tune", "-p", "tunetoy", *args, env=env)
     line = _one_line_error(res.returncode, res.stderr)
     assert "--trials 0" in line and "at least 1" in line
 
@@ -470,7 +475,7 @@ def test_tuned_boards_are_variants_the_summary_does_not_rank():
         (Path(__file__).parent / "data/records").rglob("*.json").__next__().read_text()
     )
     rec["group"] = rec["protocol"]["key"] + "~tuned-20"
-    boards = render.build_boards([rec])
+    boards = build_boards([rec])
     assert boards and ranking.newest_versions(boards) == []
 
 
@@ -491,11 +496,12 @@ class _Zeros:
 def test_validation_figures_against_an_independent_computation():
     from sklearn.metrics import roc_auc_score
 
+    from aebench.run.data import prepare
     from aebench.run.evaluation import on_validation
     from aebench.testing import TOY_ANOMALY, toy_splits
 
     splits = toy_splits()
-    prepared = runner.prepare(splits, TOY_ANOMALY, torch.device("cpu"))
+    prepared = prepare(splits, TOY_ANOMALY, torch.device("cpu"))
     view = prepared.view("vector")
     out = on_validation(_Zeros(), prepared, view, view, view.fit, has_recon=True)
     val = splits.train_x[prepared.val_idx]
@@ -564,9 +570,9 @@ def test_a_tuned_board_without_every_model_says_which_rows_are_missing(tmp_path)
     tuned = [r for r in records if r["group"] == "digits-v2~tuned-20"]
     assert tuned and not_yet_tuned(tuned, records) == []  # complete as published
     kept = [r for r in records if not (r in tuned and r["model"]["name"] in {"conv_ae", "lstm_ae"})]
-    board = next(b for b in render.build_boards(kept) if b.group == "digits-v2~tuned-20")
+    board = next(b for b in build_boards(kept) if b.group == "digits-v2~tuned-20")
     note = [c for c in board.caption if c.startswith("INCOMPLETE")]
     assert len(note) == 1 and "conv_ae, lstm_ae" in note[0]
     assert "mean" not in note[0] and "rbm-256" not in note[0]
-    full = next(b for b in render.build_boards(records) if b.group == "digits-v2~tuned-20")
+    full = next(b for b in build_boards(records) if b.group == "digits-v2~tuned-20")
     assert not any(c.startswith("INCOMPLETE") for c in full.caption)

@@ -6,19 +6,18 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from aebench.cli import common
+
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
-    from aebench import cli
-    from aebench.cli.options import execution_options
-
     p = sub.add_parser(
         "tune",
         help="give every model the same number of trials, chosen on validation data, then "
         "run each model's best configuration as a tuned board",
     )
-    cli._common(p)
+    common.common_options(p)
     p.add_argument(
         "-m",
         "--model",
@@ -60,8 +59,9 @@ def add_parser(sub: Any) -> None:
         "--no-board", action="store_true", help="run the trials only, not the tuned board"
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no per-trial lines")
-    cli._results_dir(p)
-    execution_options(p)
+    common.results_dir_option(p)
+    common.execution_options(p)
+    p.set_defaults(func=run)
 
 
 class _Printer:
@@ -106,7 +106,6 @@ def _parallel(args: argparse.Namespace, executor: Any) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aebench import cli
     from aebench.cli.progress import RichReporter
     from aebench.dataset import default_data_dir
     from aebench.execute import suite
@@ -115,11 +114,11 @@ def run(args: argparse.Namespace) -> int:
     from aebench.run.provenance import resolve_device
     from aebench.tuning import tune
 
-    registry = cli._registry(args)
-    cli._set_threads(args)
+    registry = common.load_plugins(args)
+    common.set_threads(args)
     p = tune.plan(
         registry,
-        cli._split(args.model),
+        common.split(args.model),
         args.dataset,
         args.protocol,
         args.trials,
@@ -131,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     results_dir = storage.default_results_dir(args.results_dir)
     storage.check_writable(results_dir)
     data = runner.DataCache(registry, default_data_dir(args.data_dir), not args.no_download, device)
-    executor = cli._executor(args, registry, device, data)
+    executor = common.make_executor(args, registry, device, data)
     printer = _Printer(args.quiet)
     try:
         with executor:
@@ -151,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
             )
     except KeyboardInterrupt:
         printer.err.print("[yellow]interrupted[/]: every finished trial is kept; run it again")
-        return cli.EXIT_INTERRUPTED
+        return common.EXIT_INTERRUPTED
     finally:
         p.close()
     reporter.summary(summary, results_dir)
@@ -162,6 +161,6 @@ def run(args: argparse.Namespace) -> int:
 def _show(results_dir, groups: list[str], dataset: str, registry) -> None:
     """The defaults board (when it was run) and the tuned board, one after the other, with
     the statistics ``aebench show`` gives them (bootstrap intervals, Holm marks, flags)."""
-    from aebench import cli
+    from aebench.cli.show import print_boards
 
-    cli._show(results_dir, groups, {dataset}, registry=registry)  # a group not run: no board
+    print_boards(results_dir, groups, {dataset}, registry=registry)  # a group not run: no board

@@ -1,10 +1,11 @@
 """Where runs execute: in this process, in N local worker processes, or on a Dask cluster.
 
-An executor takes the suite's run requests and yields ``(request, record)`` as each run
-finishes; the runner writes every record atomically as it arrives, so resume works the same
-wherever the runs executed. Outside this process each run executes in a run host
-(``aebench.execute.host``), which loads plugins and data itself; only the request travels to a worker
-and only plain data (the record, numpy arrays) comes back.
+An executor takes the suite's run requests and yields ``(request, outcome)`` as each run
+finishes (``aebench.run.runner.RunOutcome``: the record and its arrays); the suite writes every
+record atomically as it arrives, so resume works the same wherever the runs executed. Outside
+this process each run executes in a run host (``aebench.execute.host``), which loads plugins
+and data itself; only the request travels to a worker and only plain data (the record, numpy
+arrays) comes back.
 """
 
 from __future__ import annotations
@@ -15,15 +16,14 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timezone
-from typing import Any
 
 import torch
 
-from aebench.errors import AebenchError
+from aebench.errors import AebenchError, one_line
 from aebench.execute.host import Outcome, Slot, WorkerSetup, dask_task
 from aebench.registry.entries import Registry
 from aebench.run import runner
-from aebench.run.runner import DataCache, RunRequest
+from aebench.run.runner import DataCache, RunOutcome, RunRequest
 
 __all__ = [
     "DaskExecutor",
@@ -39,7 +39,7 @@ Step = Callable[[int, int], None]
 
 
 class Executor:
-    """Runs requests and yields ``(request, record)`` in the order they finish."""
+    """Runs requests and yields ``(request, outcome)`` in the order they finish."""
 
     run_timeout: float | None = None
     #: whether runs execute outside this process (a run host's limits apply)
@@ -50,7 +50,7 @@ class Executor:
 
     def run(
         self, requests: Sequence[RunRequest], begin: Begin, step: Step
-    ) -> Iterator[tuple[RunRequest, dict[str, Any]]]:
+    ) -> Iterator[tuple[RunRequest, RunOutcome]]:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -74,9 +74,9 @@ class InlineExecutor(Executor):
         for req in requests:
             self.in_flight = [req]
             begin(req)
-            record = runner.run_one(self.registry, req, self.device, self.data, progress=step)
+            outcome = runner.run_one(self.registry, req, self.device, self.data, progress=step)
             self.in_flight = []
-            yield req, record
+            yield req, outcome
 
 
 class _Completing(Executor):
@@ -88,13 +88,13 @@ class _Completing(Executor):
         super().__init__()
         self.registry, self.device, self.setup = registry, device, setup
 
-    def _complete(self, req: RunRequest, out: Outcome) -> dict[str, Any]:
+    def _complete(self, req: RunRequest, out: Outcome) -> RunOutcome:
         if out.status is None and out.record is not None:
-            return out.record
+            return RunOutcome(out.record, out.arrays)
         record = out.record or runner.new_record(self.registry, req, self.device)
         record.update(status=out.status, reason=out.reason, **out.extra)
         record["finished"] = datetime.now(timezone.utc).isoformat()
-        return record
+        return RunOutcome(record)
 
 
 class ProcessExecutor(_Completing):
@@ -179,14 +179,14 @@ class DaskExecutor(_Completing):
                 try:
                     out = fut.result()
                 except KilledWorker as exc:
-                    reason = f"the Dask worker running it died ({_one_line(exc)})"
+                    reason = f"the Dask worker running it died ({one_line(exc)})"
                     out = Outcome(None, "failed", reason)
                 except AebenchError:
                     raise
                 except Exception as exc:
                     raise AebenchError(
                         f"the cluster at {self.address} could not run {req.label}: "
-                        f"{_one_line(exc)} (do its workers have this aebench and the plugins?)"
+                        f"{one_line(exc)} (do its workers have this aebench and the plugins?)"
                     ) from None
                 self.in_flight.remove(req)
                 yield req, self._complete(req, out)
@@ -234,7 +234,7 @@ def _connect(address: str, device: torch.device):
         return None, Client(address, timeout=connect)
     except (OSError, TimeoutError) as exc:
         raise AebenchError(
-            f"--cluster {address}: cannot reach a Dask scheduler there ({_one_line(exc)}); "
+            f"--cluster {address}: cannot reach a Dask scheduler there ({one_line(exc)}); "
             "start one with `dask scheduler` or check the address"
         ) from None
 
@@ -246,10 +246,6 @@ def _check_gpu_workers(client, address: str) -> None:
             f"--cluster {address}: the runs ask for a GPU but no worker offers the resource; "
             "start workers with `dask worker ADDRESS --resources GPU=1`, or pass --device cpu"
         )
-
-
-def _one_line(exc: BaseException) -> str:
-    return runner._one_line(exc)
 
 
 # --- choosing one --------------------------------------------------------------------------

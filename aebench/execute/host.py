@@ -45,7 +45,8 @@ class WorkerSetup:
 
     device: str = "cpu"
     threads: int | None = None  #: torch threads in the host (None: torch's default there)
-    disabled: tuple[str, ...] = ()  #: plugins left out, by entry-point name
+    disabled: tuple[str, ...] = ()  #: plugins left out, by entry-point or distribution name
+    allowed: tuple[str, ...] | None = None  #: the only plugins loaded (None: every one)
     data_dir: str | None = None  #: None: the worker's own data cache
     download: bool = True
 
@@ -58,6 +59,8 @@ class Outcome:
     status: str | None = None  #: None: ``record`` is final; else the status to record
     reason: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: a finished run's arrays (numpy), stored beside its record
+    arrays: dict[str, Any] = field(default_factory=dict)
 
 
 # --- messages ------------------------------------------------------------------------
@@ -108,7 +111,8 @@ class _Host:
             _send(self.proc.stdin, setup)
 
     def run(self, req: RunRequest, timeout: float | None, step: Step | None):
-        """``("done", record, None)``, ``("timeout", None, begun)`` or ``("died", why, begun)``."""
+        """``("done", (record, arrays), None)``, ``("timeout", None, begun)`` or
+        ``("died", why, begun)``."""
         try:
             _send(self.proc.stdin, (req, step is not None))
         except OSError:
@@ -170,7 +174,8 @@ class Slot:
             kind, body, begun_now = self.host.run(req, timeout, step)
             begun = begun_now or begun
             if kind == "done":
-                return Outcome(body)
+                record, arrays = body
+                return Outcome(record, arrays=arrays)
             self.close()
             if self.stop.is_set():  # the client stopped the host: nothing to record
                 return None
@@ -216,7 +221,7 @@ def main() -> None:
             continue
         req, want_steps = msg
         try:
-            record = runner.run_one(
+            outcome = runner.run_one(
                 registry,
                 req,
                 device,
@@ -230,11 +235,11 @@ def main() -> None:
         except Exception:
             _send(out, ("crash", traceback.format_exc()))
             continue
-        arrays = record.get("_arrays") or {}
-        for k, v in arrays.items():  # plain numpy to the client, never torch tensors
-            if isinstance(v, Tensor):
-                arrays[k] = v.detach().cpu().numpy()
-        _send(out, ("done", record))
+        arrays = {  # plain numpy to the client, never torch tensors
+            k: v.detach().cpu().numpy() if isinstance(v, Tensor) else v
+            for k, v in outcome.arrays.items()
+        }
+        _send(out, ("done", (outcome.record, arrays)))
 
 
 class _StepSender:
@@ -257,7 +262,7 @@ def _build(setup: WorkerSetup) -> tuple[Registry, torch.device, DataCache]:
 
     if setup.threads:
         torch.set_num_threads(setup.threads)
-    registry = load_registry(disabled=setup.disabled)
+    registry = load_registry(disabled=setup.disabled, allowed=setup.allowed)
     device = resolve_device(setup.device)
     data = DataCache(registry, default_data_dir(setup.data_dir), setup.download, device)
     return registry, device, data

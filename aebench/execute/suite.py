@@ -55,8 +55,8 @@ def run_suite(
 ) -> SuiteSummary:
     """Run every request not already complete; each finished record is written at once.
 
-    ``executor`` (see ``aebench.execute.executors``) decides where runs execute; by default one after
-    another in this process. A model's failure becomes its record; Ctrl-C stops after writing
+    ``executor`` (see ``aebench.execute.executors``) decides where runs execute; by default one
+    after another in this process. A model's failure becomes its record; Ctrl-C stops after writing
     nothing for the runs in progress (``summary.interrupted`` names one) and re-raises.
     """
     from aebench.execute.executors import InlineExecutor
@@ -86,9 +86,8 @@ def run_suite(
     order = iter(range(len(todo)))
     runs = executor.run(todo, lambda req: reporter.begin(req, next(order)), reporter.step)
     try:
-        for req, record in runs:
-            path = req.path(results_dir)
-            arrays = record.pop("_arrays", None)
+        for req, outcome in runs:
+            path, record, arrays = req.path(results_dir), outcome.record, outcome.arrays
             try:
                 if arrays:  # written first: a record on disk always has its arrays beside it
                     record["arrays_sha256"] = artifacts.write(artifacts.sidecar(path), arrays)

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from aebench.errors import AebenchError, AebenchWarning
-from aebench.records import storage
+from aebench.records import groups, storage
 
 #: how many test examples the pictures use
 N_PICTURE = 16
@@ -117,9 +117,9 @@ FIGURE_ONLY = (*PICTURES, "codes", "code_view", "code_labels")
 
 
 def code_view(codes) -> np.ndarray:
-    """What the codes figure draws (``aebench.report.plots.latent_views``): the codes themselves where
-    they have at most 2 dimensions, else their first two principal components (scikit-learn's
-    PCA, seeded). A 256-unit code of 2,000 examples is 2 MB, its view 16 kB."""
+    """What the codes figure draws (``aebench.report.plots.latent_views``): the codes themselves
+    where they have at most 2 dimensions, else their first two principal components
+    (scikit-learn's PCA, seeded). A 256-unit code of 2,000 examples is 2 MB, its view 16 kB."""
     from sklearn.decomposition import PCA
 
     z = np.asarray(codes, dtype=np.float64)
@@ -197,14 +197,15 @@ def compact(record_path: Path) -> int:
     return before - side.stat().st_size
 
 
-def drop_superseded(results_dir: Path, stale=None) -> tuple[int, int]:
-    """Remove the arrays of the records on superseded boards (``aebench.report.render.superseded``:
-    shown as recorded, never tested) but for each model's first seed (its figures); each such
-    record says so in ``arrays_not_kept``. Returns (records, bytes saved)."""
-    from aebench.report import render
-
+def drop_superseded(results_dir: Path, stale: groups.Staleness | None = None) -> tuple[int, int]:
+    """Remove the arrays of the records on superseded boards
+    (:func:`aebench.records.groups.superseded`: shown as recorded, never tested) but for each
+    model's first seed (its figures); each such record says so in ``arrays_not_kept``.
+    ``stale``: today's implementation checker
+    (:func:`aebench.run.implementation.checker`), so that a newer version whose every row is stale
+    supersedes nothing. Returns (records, bytes saved)."""
     records, _ = storage.load_records(results_dir)
-    newer = render.superseded(records, stale)
+    newer = groups.superseded(records, stale)
     n = saved = 0
     for r in records:
         top = newer.get((r["group"], r["dataset"]["name"]))
@@ -246,40 +247,3 @@ def _unshared(path: Path, arrays: dict[str, np.ndarray]) -> bool:
 def _deflated(path: Path) -> bool:
     with zipfile.ZipFile(path) as z:
         return all(i.compress_type == zipfile.ZIP_DEFLATED for i in z.infolist())
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m aebench.records.artifacts compact DIR``: compact every record's arrays under DIR
-    and remove those of superseded boards' later seeds."""
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="python -m aebench.records.artifacts")
-    ap.add_argument("action", choices=["compact"])
-    ap.add_argument("results_dir", type=Path)
-    ap.add_argument(
-        "--remove-only",
-        action="store_true",
-        help="only remove superseded boards' arrays, rewrite no file (under git, a rewritten "
-        "file adds its new bytes to the history)",
-    )
-    args = ap.parse_args(argv)
-    if not args.results_dir.is_dir():
-        print(f"error: {args.results_dir}: no such results directory", flush=True)
-        return 2
-    from aebench.registry.loading import load_registry
-    from aebench.run.implementation import checker
-
-    n, saved = drop_superseded(args.results_dir, checker(load_registry()))
-    print(f"superseded boards: {n} later seed(s)' arrays removed, {saved / 1e6:.1f} MB saved")
-    if args.remove_only:
-        return 0
-    saved = n = 0
-    for path in sorted(args.results_dir.rglob("seed-*.json")):
-        got = compact(path)
-        saved, n = saved + got, n + (got > 0)
-    print(f"compacted {n} record(s)' arrays, {saved / 1e6:.1f} MB saved")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

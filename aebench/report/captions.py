@@ -84,7 +84,10 @@ def board_caption(group: str, recs: list[dict[str, Any]]) -> list[str]:
         )
     devices = sorted({f"{r['device'].get('name')} ({r['device']['type']})" for r in recs})
     seeds = sorted({r["seed"] for r in recs})
-    lines.append(f"Seeds {seeds}; best per column in bold; device: {', '.join(devices)}.")
+    lines.append(
+        f"Seeds {seeds}; best per quality column in bold (never a timing); device: "
+        f"{', '.join(devices)}."
+    )
     lines.append(T_NOTE)
     return lines
 

@@ -4,8 +4,11 @@ A data set may define a family of protocols (``Protocol.family``), such as the o
 protocols where each class in turn is the normal class. Every member is an ordinary protocol
 with its own records and board (every metric); the family board sets the members' headline
 metric side by side, one column per member (headed by its ``family_column``), and adds their
-mean: per seed, the mean over the members (for a seed that every member has), then
-mean ± 95 % CI over seeds, as every other cell. The literature's one-class tables read the
+mean: per seed, the mean over the members (for a seed that every member has), then the mean
+over seeds. Built here with Student-t intervals over seeds; published with the member boards'
+hierarchical bootstrap (:func:`aebench.report.significance.annotate_family`: each member
+column's interval from its board's, the mean's from the same bootstrap of the family mean,
+marks from its paired differences). The literature's one-class tables read the
 same way (Ruff et al. 2018, Table 1: one row per normal class).
 """
 
@@ -17,14 +20,28 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from aebench.report import render
+from aebench.records.groups import Staleness
+from aebench.report import gate
+from aebench.report.board import Board, Cell, Column, Row, metric_column
+from aebench.report.rows import (
+    STALE_NOTE,
+    build_row,
+    current_records,
+    mark_best,
+    records_by_row,
+    seeds_not_run,
+    seeds_note,
+)
 from aebench.run.metrics import METRICS
 from aebench.stats.intervals import mean_ci
 
-__all__ = ["HEADLINE", "family_boards"]
+__all__ = ["HEADLINE", "SEED_T_LINE", "family_boards"]
 
 #: the metric a family board shows for each task (the one the summary ranks by)
 HEADLINE = {"reconstruction": "recon_mse", "anomaly": "anomaly.auroc"}
+#: the interval line of a family board as built (Student t over seeds); the intervals and marks
+#: of :func:`aebench.report.significance.annotate_family` replace it
+SEED_T_LINE = "Mean ± 95% CI over seeds (Student t); best per column in bold."
 #: protocol fields that differ between the members of one family
 _MEMBER_FIELDS = ("name", "key", "fingerprint", "family_column", "description", "params")
 
@@ -32,12 +49,12 @@ _MEMBER_FIELDS = ("name", "key", "fingerprint", "family_column", "description", 
 def family_boards(
     records: list[dict[str, Any]],
     group: str | None = None,
-    stale: render.Staleness | None = None,
-) -> list[render.Board]:
+    stale: Staleness | None = None,
+) -> list[Board]:
     """One board per family (and variant of it) and data set among ``records``.
 
     ``group`` keeps only the family called so (``name-vN``) and its variants; ``stale`` marks
-    rows as ``render.build_boards`` does (their stale records left out of the cells).
+    rows as ``aebench.report.build.build_boards`` does (their stale records left out of the cells).
     """
     by_family: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in records:
@@ -67,36 +84,30 @@ def _natural(text: str) -> list[Any]:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 
 
-def _board(
-    label: str, dataset: str, recs: list[dict[str, Any]], stale: render.Staleness | None
-) -> render.Board:
+def _board(label: str, dataset: str, recs: list[dict[str, Any]], stale: Staleness | None) -> Board:
     metric = HEADLINE[recs[0]["protocol"].get("task", "reconstruction")]
     spec = METRICS[metric]
     heads = {r["group"]: (r["protocol"]["name"], r["protocol"].get("family_column")) for r in recs}
     members = sorted(heads, key=lambda g: _natural(heads[g][0]))
-    mean = render._header(metric)
+    mean = metric_column(metric)
     mean.header = f"mean {mean.header}"
-    columns = [
-        render.Column(g, heads[g][1] or heads[g][0], spec.better, spec.digits) for g in members
-    ]
+    columns = [Column(g, heads[g][1] or heads[g][0], spec.better, spec.digits) for g in members]
     columns.append(mean)  # keyed by the metric itself: the summary ranks families by it
-    configs: dict[str, set[str]] = defaultdict(set)
-    for r in recs:  # as render's boards: checked for staleness, one config per model
-        if stale is None:
-            configs[r["model"]["name"]].add(json.dumps(r["model"].get("config"), sort_keys=True))
-    by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in recs:
-        by_model[render._row_name(r["model"]["name"], r["model"].get("config"), configs)].append(r)
+    by_model = records_by_row(recs, by_config=stale is None)  # as the protocol boards'
     rows = [_row(name, rs, members, metric, stale) for name, rs in sorted(by_model.items())]
     rows.sort(key=lambda r: (r.reference, not r.ok, r.model))
-    render._mark_best(rows, columns)
+    base, labels = gate.baselines(recs), {g: heads[g][1] or heads[g][0] for g in members}
+    for row in rows:  # the learning gate of each member column (aebench.report.gate)
+        gate.family_row(row, current_records(by_model[row.model], stale)[0], labels, base)
+    mark_best(rows, columns)
     caption = _caption(label, recs, members, spec.label)
+    caption += gate.caption(rows, gate.gate_ratio(recs), tuple(members))
     lacking = _lacking(by_model, members, heads)
     if lacking:
-        caption.append(render.seeds_note(lacking))
+        caption.append(seeds_note(lacking))
     if any(r.stale for r in rows):
-        caption.append(render.STALE_NOTE)
-    return render.Board(
+        caption.append(STALE_NOTE)
+    return Board(
         label,
         dataset,
         f"{dataset} · {label}",
@@ -120,7 +131,7 @@ def _lacking(
         parts = []
         for g in members:
             mine = [r for r in rs if r["group"] == g]
-            lack = render.seeds_not_run(mine) if mine else None
+            lack = seeds_not_run(mine) if mine else None
             if lack is None or lack:
                 seeds = "all" if lack is None else ", ".join(map(str, lack))
                 parts.append(f"{heads[g][1] or heads[g][0]}: {seeds}")
@@ -134,21 +145,21 @@ def _row(
     rs: list[dict[str, Any]],
     members: list[str],
     metric: str,
-    stale: render.Staleness | None,
-) -> render.Row:
-    row = render._row(name, rs, [], stale)  # status, code, reference and stale marks
+    stale: Staleness | None,
+) -> Row:
+    row = build_row(name, rs, [], stale)  # status, code, reference and stale marks
     values: dict[str, dict[int, float]] = defaultdict(dict)
-    for r in render._current(rs, stale)[0]:
+    for r in current_records(rs, stale)[0]:
         v = (r.get("metrics") or {}).get(metric)
         if r["status"] == "ok" and isinstance(v, (int, float)):
             values[r["group"]][r["seed"]] = float(v)
     for g in members:
         m, half, n = mean_ci(list(values[g].values()))
-        row.cells[g] = render.Cell(m if n else None, half, n)
+        row.cells[g] = Cell(m if n else None, half, n)
     seeds = set.intersection(*(set(values[g]) for g in members)) if members else set()
     per_seed = [sum(values[g][s] for g in members) / len(members) for s in sorted(seeds)]
     m, half, n = mean_ci(per_seed)
-    row.cells[metric] = render.Cell(m if n else None, half, n)
+    row.cells[metric] = Cell(m if n else None, half, n)
     return row
 
 
@@ -173,8 +184,6 @@ def _caption(label: str, recs: list[dict[str, Any]], members: list[str], what: s
     )
     devices = sorted({f"{r['device'].get('name')} ({r['device']['type']})" for r in recs})
     seeds = sorted({r["seed"] for r in recs})
-    lines.append(
-        f"Mean ± 95% CI over seeds {seeds} (Student t); best per column in bold; "
-        f"device: {', '.join(devices)}."
-    )
+    lines.append(f"Seeds {seeds}; device: {', '.join(devices)}.")
+    lines.append(SEED_T_LINE)
     return lines

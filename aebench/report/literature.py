@@ -5,9 +5,10 @@ sources, the models, data sets and protocols. A published figure is set beside a
 only where its entry names the aebench model and protocol *and* declares the settings (data,
 preprocessing, model size, estimator) comparable; elsewhere the cell says why not, and a board
 not run yet reads "not run". The aebench cell is the board's own (nothing is recomputed): for a
-member of a protocol family, its column of the family board (:mod:`aebench.report.families`: mean ±
-95 % Student-t interval over seeds, :func:`aebench.stats.intervals.mean_ci`); for any other protocol, the
-cell of the file's metric on the protocol's board, with the same t interval. Both figures are
+member of a protocol family, its column of the family board (:mod:`aebench.report.families`:
+mean ± 95 % Student-t interval over seeds, :func:`aebench.stats.intervals.mean_ci`); for any
+other protocol, the cell of the file's metric on the protocol's board, with the same t
+interval. Both figures are
 shown in the published unit (a percentage: aebench's fractions × 100). The format::
 
     {"about": "what the file holds and why",
@@ -36,7 +37,7 @@ from typing import Any
 
 from aebench.errors import AebenchError
 from aebench.records.storage import slug
-from aebench.report import render
+from aebench.report.board import Board, Cell
 from aebench.run.metrics import METRICS
 
 __all__ = [
@@ -220,7 +221,7 @@ def _figure(check: _Checker, at: str, f: Any, sources: dict, unit: str) -> Figur
 # -- the tables ----------------------------------------------------------------------------------
 
 
-def tables(docs: list[Literature], boards: list[render.Board]) -> list[Table]:
+def tables(docs: list[Literature], boards: list[Board]) -> list[Table]:
     """One table per data set and metric among ``docs``: each figure beside the cell of the
     ``boards`` (as built and shown, e.g. ``Publication.boards``) that it is compared with."""
     keys: dict[tuple[str, str], list[Literature]] = {}
@@ -232,7 +233,7 @@ def tables(docs: list[Literature], boards: list[render.Board]) -> list[Table]:
     return [_table(ds, metric, group, boards) for (ds, metric), group in sorted(keys.items())]
 
 
-def _table(dataset: str, metric: str, docs: list[Literature], boards: list[render.Board]) -> Table:
+def _table(dataset: str, metric: str, docs: list[Literature], boards: list[Board]) -> Table:
     unit = "percent" if any(d.unit == "percent" for d in docs) else "fraction"
     label = METRICS[metric].label
     rows, notes, cited = [], [], set()
@@ -268,7 +269,7 @@ def _table(dataset: str, metric: str, docs: list[Literature], boards: list[rende
     return Table(dataset, metric, unit, title, caption, rows, notes, sources)
 
 
-def _row(f: Figure, metric: str, scale: float, boards: list[render.Board]) -> Row:
+def _row(f: Figure, metric: str, scale: float, boards: list[Board]) -> Row:
     if f.model is None:
         why = f.why or "the literature file names no aebench model for this figure"
         return Row(f, "no aebench counterpart", why)
@@ -289,13 +290,14 @@ def _row(f: Figure, metric: str, scale: float, boards: list[render.Board]) -> Ro
         return Row(f, "not run", f"{f.model} has no ok run on board {board.title} ({row.status})")
     digits = max(0, METRICS[metric].digits - round(math.log10(scale)))
     half = None if cell.half is None else cell.half * scale
-    shown = render.Cell(cell.mean * scale, half, cell.n)
+    shown = Cell(cell.mean * scale, half, cell.n)
     text = f"{shown.text(digits)} (n={cell.n})" + (" [STALE]" if row.stale else "")
+    text += f" [{cell.verdict}]" if cell.verdict else ""  # the learning gate's (report.gate)
     lo, hi = (None, None) if half is None else (shown.mean - half, shown.mean + half)
     return Row(f, "compared", text, shown.mean, lo, hi, cell.n)
 
 
-def _cell_of(boards: list[render.Board], dataset: str, protocol: str, metric: str):
+def _cell_of(boards: list[Board], dataset: str, protocol: str, metric: str):
     """(board, column key) holding ``protocol``'s figure of ``metric`` on ``dataset``: a family
     member's column of its family board, else the protocol's own board; else why there is none."""
     for b in boards:

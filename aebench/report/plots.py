@@ -1,7 +1,9 @@
 """Pictures from stored records and their per-example arrays (matplotlib, no display).
 
 Reconstruction grids, samples of generative models, ROC and precision-recall curves of the
-anomaly tasks and a 2-D view of each model's codes. Nothing here trains or runs a model.
+anomaly tasks, a 2-D view of each model's codes and the tuning curves of a tuned board. Nothing
+here trains or runs a model. Every figure of the package gets pyplot from :func:`pyplot` (the
+headless backend) and most are written by :func:`save`.
 """
 
 from __future__ import annotations
@@ -12,10 +14,23 @@ from typing import Any
 import numpy as np
 
 from aebench.records import artifacts, storage
-from aebench.report import render
+from aebench.records.groups import is_reference
+from aebench.stats.expected import expected_best
+
+__all__ = [
+    "all_figures",
+    "anomaly_curves",
+    "latent_views",
+    "pyplot",
+    "reconstruction_grid",
+    "sample_grids",
+    "save",
+    "tuning_curves",
+]
 
 
-def _plt():
+def pyplot():
+    """matplotlib.pyplot on the headless Agg backend (matplotlib is imported on first use)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -52,7 +67,7 @@ def reconstruction_grid(records, path: Path, title: str) -> Path | None:
     hw = _image_shape(rec0)
     if hw is None:
         return None
-    plt = _plt()
+    plt = pyplot()
     inputs = next(iter(runs.values()))[1]["picture_inputs"]
     n = inputs.shape[0]
     rows = [("original", inputs)] + [(k, v[1]["picture_recons"]) for k, v in sorted(runs.items())]
@@ -66,7 +81,7 @@ def reconstruction_grid(records, path: Path, title: str) -> Path | None:
             if c == 0:
                 ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle(title, fontsize=9)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def sample_grids(records, out_dir: Path, stem: str) -> list[Path]:
@@ -75,7 +90,7 @@ def sample_grids(records, out_dir: Path, stem: str) -> list[Path]:
         hw = _image_shape(rec)
         if "samples" not in arrays or hw is None:
             continue
-        plt = _plt()
+        plt = pyplot()
         s = arrays["samples"]
         cols = 8
         rows = int(np.ceil(s.shape[0] / cols))
@@ -86,7 +101,7 @@ def sample_grids(records, out_dir: Path, stem: str) -> list[Path]:
                 ax.imshow(np.clip(s[i].reshape(hw), 0, 1), cmap="gray", vmin=0, vmax=1)
         fig.suptitle(f"{name}: samples (seed {rec['seed']})", fontsize=9)
         # a plugin's model name may hold a path separator or worse
-        paths.append(_save(fig, out_dir / f"{stem}_samples_{storage.slug(name)}.png"))
+        paths.append(save(fig, out_dir / f"{stem}_samples_{storage.slug(name)}.png"))
     return paths
 
 
@@ -96,7 +111,7 @@ def anomaly_curves(records, path: Path, title: str) -> Path | None:
     runs = {k: v for k, v in _first_seed(records).items() if "test_scores" in v[1]}
     if not runs:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, (roc, pr) = plt.subplots(1, 2, figsize=(11, 4.5))
     colours = plt.get_cmap("tab20")  # 20 distinct colours: a board has more than tab10's 10
     for i, (name, (rec, arrays)) in enumerate(sorted(runs.items())):
@@ -104,7 +119,7 @@ def anomaly_curves(records, path: Path, title: str) -> Path | None:
         fpr, tpr, _ = roc_curve(y, s)
         prec, recall, _ = precision_recall_curve(y, s)
         m = rec["metrics"]
-        style = dict(lw=1, color=colours(i % 20), ls="--" if render.is_reference(rec) else "-")
+        style = dict(lw=1, color=colours(i % 20), ls="--" if is_reference(rec) else "-")
         roc.plot(fpr, tpr, label=f"{name} ({m['anomaly.auroc']:.3f})", **style)
         pr.plot(recall, prec, label=f"{name} ({m['anomaly.auprc']:.3f})", **style)
     roc.plot([0, 1], [0, 1], "k:", lw=0.8)
@@ -113,7 +128,7 @@ def anomaly_curves(records, path: Path, title: str) -> Path | None:
     for ax in (roc, pr):
         ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def latent_views(records, path: Path, title: str) -> Path | None:
@@ -122,7 +137,7 @@ def latent_views(records, path: Path, title: str) -> Path | None:
     runs = {k: v for k, v in _first_seed(records).items() if {"codes", "code_view"} & set(v[1])}
     if not runs:
         return None
-    plt = _plt()
+    plt = pyplot()
     n = len(runs)
     cols = min(4, n)
     rows = int(np.ceil(n / cols))
@@ -147,14 +162,16 @@ def latent_views(records, path: Path, title: str) -> Path | None:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title + " — test codes coloured by label", fontsize=9)
-    return _save(fig, path)
+    return save(fig, path)
 
 
-def _save(fig, path: Path) -> Path:
+def save(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` as PNG atomically (the same figure, the same bytes: no software
+    stamp) and close it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(".aebench-tmp-" + path.name)
     fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png", metadata={"Software": None})
-    _plt().close(fig)
+    pyplot().close(fig)
     tmp.replace(path)
     return path
 
@@ -167,7 +184,55 @@ def all_figures(records: list[dict[str, Any]], out_dir: Path, stem: str, title: 
         latent_views(records, out_dir / f"{stem}_latent.png", title),
     ]
     made += sample_grids(records, out_dir, stem)
-    from aebench.tuning.curves import tuning_curves
-
     made.append(tuning_curves(records, out_dir / f"{stem}_tuning.png", title))
     return [p for p in made if p is not None]
+
+
+def _tuned_runs(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """model -> its tuning information (from any one of its tuned records)."""
+    out: dict[str, dict[str, Any]] = {}
+    for rec in sorted(records, key=lambda r: r["seed"]):
+        info = rec.get("tuning")
+        if info and info.get("values") and rec["model"]["name"] not in out:
+            out[rec["model"]["name"]] = info
+    return out
+
+
+def tuning_curves(records: list[dict[str, Any]], path: Path, title: str) -> Path | None:
+    """One line per tuned model: expected best validation figure after n of its N trials
+    (:func:`aebench.stats.expected.expected_best`; TPE's trials treated as exchangeable)."""
+    runs = _tuned_runs(records)
+    if not runs:
+        return None
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colours = plt.get_cmap("tab20")
+    info = next(iter(runs.values()))
+    for i, (name, tuning) in enumerate(sorted(runs.items())):
+        finished = [v for v in tuning["values"] if v is not None]
+        if not finished:
+            continue
+        ns = np.arange(1, len(tuning["values"]) + 1)
+        curve = [expected_best(finished, int(n), tuning["direction"]) for n in ns]
+        failed = len(tuning["values"]) - len(finished)
+        label = name + (f" ({failed} failed)" if failed else "")
+        ax.plot(ns, curve, marker=".", lw=1.2, color=colours(i % 20), label=label)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("trials n")
+    ax.set_ylabel(f"expected best {info['criterion']} after n trials")
+    if info["direction"] == "minimize" and all(
+        v is None or v > 0 for t in runs.values() for v in t["values"]
+    ):
+        ax.set_yscale("log")
+    ax.legend(fontsize=7)
+    sampler = info["sampler"]
+    if sampler != "random":
+        sampler += " (trials treated as exchangeable)"
+    ax.set_title(
+        f"{title}\nexpected best validation figure (Dodge et al. 2019) over the finished "
+        f"trials; sampler {sampler}",
+        fontsize=8,
+    )
+    return save(fig, path)

@@ -1,8 +1,8 @@
 """Intervals, marks and flags for a board's cells: what ``show``, ``export`` and ``publish`` ask.
 
 :func:`annotate` gives every quality cell a 95 % interval, marks the cells not significantly
-worse than their column's best, flags doubtful likelihood estimates (:mod:`aebench.report.flags`) and
-says all of it in the caption.
+worse than their column's best, flags doubtful likelihood estimates
+(:mod:`aebench.report.flags`) and says all of it in the caption.
 
 Intervals. The hierarchical paired bootstrap (:mod:`aebench.stats.bootstrap`) resamples seeds, then
 test examples; its variance is each cell's squared standard error, with the seed part corrected
@@ -40,16 +40,21 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from aebench.report import flags, render
+from aebench.report import flags
+from aebench.report.board import Board, Column, Row
+from aebench.report.captions import T_NOTE
+from aebench.report.families import SEED_T_LINE
+from aebench.report.replicates import board_replicates, family_replicates
+from aebench.report.rows import records_by_row
 from aebench.run.metrics import METRICS
-from aebench.stats.bootstrap import Series
-from aebench.stats.intervals import bootstrap
+from aebench.stats.bootstrap import N_BOOT, Replicates, Series, method_note
 
 __all__ = [
     "ALPHA",
     "RESAMPLED",
     "TESTED",
     "annotate",
+    "annotate_family",
     "difference",
     "holm",
     "margin",
@@ -152,30 +157,33 @@ def holm(pvalues: list[float], alpha: float = ALPHA) -> tuple[list[bool], list[f
 
 
 def annotate(
-    board: render.Board,
+    board: Board,
     records: list[dict[str, Any]],
-    n_boot: int = bootstrap.N_BOOT,
+    n_boot: int = N_BOOT,
     by_config: bool = True,
-) -> bootstrap.Replicates:
+) -> Replicates:
     """Set each cell's interval, mark and flag from the board's records and arrays, and the
     caption lines that say how; return the resamples (for ranks across boards). ``by_config``:
-    as ``render.records_by_row`` (False where the board was built checking staleness)."""
-    rows = render.records_by_row(records, by_config)
+    as :func:`aebench.report.rows.records_by_row` (False where the board was built checking
+    staleness)."""
+    rows = records_by_row(records, by_config)
     keys = [c.key for c in board.columns if c.key in RESAMPLED]
-    reps = bootstrap.board_replicates(f"{board.group}/{board.dataset}", rows, keys, n_boot)
+    # a family's members draw the family's seeds, so its mean reuses their resamples
+    units_of = f"{board.family}/{board.dataset}" if board.family else ""
+    reps = board_replicates(f"{board.group}/{board.dataset}", rows, keys, n_boot, units_of=units_of)
     for col in board.columns:
         if col.key in RESAMPLED:
             _intervals(board, col, reps)
         if col.key in TESTED:
             _marks(board, col, reps)
     notes = _flags(board, rows)
-    board.caption = [ln for ln in board.caption if ln != render.T_NOTE]
+    board.caption = [ln for ln in board.caption if ln != T_NOTE]
     board.caption += _caption(board, reps, keys, notes)
     return reps
 
 
-def _intervals(board: render.Board, col: render.Column, reps: bootstrap.Replicates) -> None:
-    lo_bound, hi_bound = _RANGE.get(col.key, (-math.inf, math.inf))
+def _intervals(board: Board, col: Column, reps: Replicates, metric: str = "") -> None:
+    lo_bound, hi_bound = _RANGE.get(metric or col.key, (-math.inf, math.inf))
     for row in board.rows:
         cell, series = row.cells[col.key], reps.interval.get(col.key, {}).get(row.model)
         if series is None or not cell.n or cell.mean is None:
@@ -187,15 +195,103 @@ def _intervals(board: render.Board, col: render.Column, reps: bootstrap.Replicat
         cell.half = None
 
 
-def _comparable(row: render.Row, col: render.Column) -> bool:
-    """A row the column's best is compared with (references and stale rows are shown, never
-    marked)."""
+def annotate_family(
+    board: Board,
+    records: list[dict[str, Any]],
+    member_reps: dict[str, Replicates] | None = None,
+    n_boot: int = N_BOOT,
+    by_config: bool = True,
+) -> Replicates:
+    """A family board's intervals and marks (:mod:`aebench.report.families`), as a member
+    board's: each member column's from its member board's resamples (``member_reps`` by member
+    group; resampled here where absent), the mean column's from the same bootstrap of the
+    family mean (:func:`aebench.report.replicates.family_replicates`); both clipped to the
+    metric's range. A row without per-example values keeps its Student-t interval over seeds
+    (clipped too) and no mark; the caption says so. Returns the family mean's resamples."""
+    metric = board.columns[-1].key  # the mean column is keyed by the headline metric
+    if not records:
+        return Replicates(n_boot, ())
+    draws = f"{records[0]['protocol']['family']}/{board.dataset}"  # as its members' boards
+    rows = records_by_row(records, by_config)
+    by_member = {
+        g: {n: [r for r in rs if r["group"] == g] for n, rs in rows.items()} for g in board.members
+    }
+    out = Replicates(n_boot, ())
+    missing: set[str] = set()
+    have = dict(member_reps or {})
+    for g in board.members:
+        reps = have.get(g)
+        if reps is None or metric not in reps.interval:
+            reps = board_replicates(
+                f"{g}/{board.dataset}", by_member[g], [metric], n_boot, units_of=draws
+            )
+            have[g] = reps
+        out.interval[g], out.paired[g] = reps.interval.get(metric, {}), reps.paired.get(metric, {})
+        missing |= set(reps.missing.get(metric, []))
+    members = {f"{g}/{board.dataset}": by_member[g] for g in board.members}
+    given = {f"{g}/{board.dataset}": r for g, r in have.items()}
+    family, lacking = family_replicates(draws, members, metric, n_boot, given)
+    out.interval[metric] = out.paired[metric] = family
+    out.missing[metric] = sorted(missing | set(lacking))
+    out.units = tuple(sorted({u for s in family.values() for u in s.units}))
+    for col in board.columns:
+        _intervals(board, col, out, metric)
+        _marks(board, col, out, metric)
+    lo_bound, hi_bound = _RANGE.get(metric, (-math.inf, math.inf))
+    for row in board.rows:  # what could not be resampled: seeds only, kept in range
+        for cell in row.cells.values():
+            if cell.half is not None and cell.mean is not None and cell.n:
+                cell.lo = max(lo_bound, cell.mean - cell.half)
+                cell.hi = min(hi_bound, cell.mean + cell.half)
+                cell.half = None
+    board.caption = [ln for ln in board.caption if ln != SEED_T_LINE]
+    board.caption += _family_caption(board, out, metric)
+    return out
+
+
+def _family_caption(board: Board, reps: Replicates, metric: str) -> list[str]:
+    lines = []
+    if reps.units:
+        method = method_note(reps.n_boot, len(reps.units))
+        lines.append(
+            "Intervals: [lo, hi] = mean ± t·SE (95 %), clipped to the metric's range, as on the "
+            "member boards: each member column's from its own board's resamples; the mean "
+            f"column's from a {method}, the seeds drawn once for every member and each member's "
+            "test examples as its own board draws them, so each resample's mean over members is "
+            "over the same seeds (only seeds every member has, as the cell)."
+        )
+        lines.append(
+            f"Bold: the column's best; underlined (markdown _x_) or ≈ (terminal): not "
+            f"significantly worse than it at α = {ALPHA} (one-sided t-test of the paired "
+            "difference, half a unit of the last digit shown as the margin, Holm-corrected over "
+            "the column's comparisons; in the mean column the paired difference of family "
+            "means). Reference rows and cells the learning gate marked are shown, not "
+            "compared."
+        )
+    else:
+        lines.append(
+            "Mean ± 95% CI over seeds (Student t, clipped to the metric's range; no per-example "
+            "values to resample); best per column in bold."
+        )
+    missing = reps.missing.get(metric, [])
+    if missing and reps.units:
+        lines.append(
+            f"No per-example values stored for {', '.join(missing)} in some member: mean ± "
+            "95 % Student-t interval over seeds there (clipped to the metric's range), no mark."
+        )
+    return lines
+
+
+def _comparable(row: Row, col: Column) -> bool:
+    """A row the column's best is compared with (references, stale rows and cells the learning
+    gate marked, :mod:`aebench.report.gate`, are shown, never marked)."""
     cell = row.cells[col.key]
     density = col.key == "nll" and row.like_kind == "density"
-    return not row.reference and not row.stale and bool(cell.n) and not density
+    gated = bool(cell.verdict)
+    return not row.reference and not row.stale and bool(cell.n) and not density and not gated
 
 
-def _marks(board: render.Board, col: render.Column, reps: bootstrap.Replicates) -> None:
+def _marks(board: Board, col: Column, reps: Replicates, metric: str = "") -> None:
     paired = reps.paired.get(col.key, {})
     best = next((r for r in board.rows if r.cells[col.key].best), None)
     if best is None or best.model not in paired:
@@ -208,7 +304,7 @@ def _marks(board: render.Board, col: render.Column, reps: bootstrap.Replicates) 
         for r in board.rows
         if _comparable(r, col) and not r.cells[col.key].best and r.model in paired
     ]
-    delta = margin(col.key)
+    delta = margin(metric or col.key)
     raw = [one_sided_p(paired[best.model], paired[r.model], col.better, delta) for r in others]
     tested = [(r, p) for r, p in zip(others, raw) if p == p]
     if not tested:
@@ -220,7 +316,7 @@ def _marks(board: render.Board, col: render.Column, reps: bootstrap.Replicates) 
         cell.mark = "worse" if rej else "tied"
 
 
-def _flags(board: render.Board, rows: dict[str, list[dict[str, Any]]]) -> list[str]:
+def _flags(board: Board, rows: dict[str, list[dict[str, Any]]]) -> list[str]:
     if not any(c.key == "nll" for c in board.columns):
         return []
     notes = []
@@ -232,12 +328,10 @@ def _flags(board: render.Board, rows: dict[str, list[dict[str, Any]]]) -> list[s
     return notes
 
 
-def _caption(
-    board: render.Board, reps: bootstrap.Replicates, keys: list[str], notes: list[str]
-) -> list[str]:
+def _caption(board: Board, reps: Replicates, keys: list[str], notes: list[str]) -> list[str]:
     lines = []
     if reps.units:
-        method = bootstrap.method_note(reps.n_boot, len(reps.units))
+        method = method_note(reps.n_boot, len(reps.units))
         lines.append(
             f"Intervals: [lo, hi] = mean ± t·SE (95 %), the SE from a {method}, its seed part "
             "made unbiased; Student t on Welch-Satterthwaite degrees of freedom (few seeds: "
@@ -266,8 +360,9 @@ def _caption(
             "(same resamples for both rows) exceeding half a unit of the last digit shown, "
             f"Holm-corrected over the column's comparisons (up to {k}). The best is "
             "picked on the same data, so bold and underlined together are a set meant to hold "
-            "the truly best row (Hsu's multiple comparisons with the best); reference rows are "
-            "shown, not compared. The CSV export has each Holm-adjusted p-value."
+            "the truly best row (Hsu's multiple comparisons with the best); reference rows and "
+            "rows the learning gate marked are shown, not compared. The CSV export has each "
+            "Holm-adjusted p-value."
         )
     if notes:
         lines.append(

@@ -56,7 +56,8 @@ TIMING_METRICS = frozenset(
 )
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work, so a timing around it measures the work itself."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -90,13 +91,13 @@ def inference_throughput(model: Model, x: Tensor, batch_size: int, repeats: int 
     device = x.device
     xb = x[:batch_size]
     model.reconstruct(xb)  # warm-up: lazy init, allocator, kernels
-    _sync(device)
+    sync(device)
     n, t0 = 0, time.perf_counter()
     for _ in range(repeats):
         for i in range(0, x.shape[0], batch_size):
             model.reconstruct(x[i : i + batch_size])
             n += min(batch_size, x.shape[0] - i)
-    _sync(device)
+    sync(device)
     return n / max(time.perf_counter() - t0, 1e-9)
 
 
@@ -138,7 +139,8 @@ def evaluate(
 
     ``test_x`` holds the plain test inputs (reconstruction error is always measured on them, so
     the column compares like with like); ``test_eval_x`` is what likelihoods are evaluated on
-    (the fixed-seed binarisation for binary models, else ``test_x``). Without ``likelihoods``
+    (the fixed-seed binarisation for binary models under
+    ``Protocol.eval_inputs="model"``, else ``test_x``). Without ``likelihoods``
     the model's ``likelihood`` is not called: no board of the protocol shows it. ``nll_index``,
     when given, names the test examples likelihoods are evaluated on (the protocol's
     ``nll_examples``, the same for every model).

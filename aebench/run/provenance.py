@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import platform
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -13,16 +14,134 @@ import torch
 import aebench
 from aebench.run import determinism
 
+#: vector instruction sets named in /proc/cpuinfo's flags that change which kernels run
+_VECTOR_FLAGS = (
+    "sse4_2",
+    "avx",
+    "fma",
+    "avx2",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_bf16",
+    "asimd",
+    "sve",
+    "sve2",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo (empty where there is none)."""
+    fields: dict[str, str] = {}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return fields
+    for line in text.splitlines():
+        if not line.strip():
+            if fields:
+                break
+            continue
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    return fields
+
 
 @functools.lru_cache(maxsize=1)
 def cpu_model() -> str:
+    info = _cpuinfo()
+    return (
+        info.get("model name")
+        or info.get("Model name")  # some Arm kernels
+        or platform.processor()
+        or platform.machine()
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_info() -> dict[str, Any]:
+    """The CPU as far as it decides floating-point results: model, microarchitecture ids,
+    vector instruction sets, and the kernels torch picked for it (``cpu_capability``).
+
+    A virtual machine may name only a brand ("AMD EPYC"); family and model then still tell
+    one generation from another. ``kind`` is what ``aebench reproduce`` compares.
+    """
+    info = _cpuinfo()
+    flags = set((info.get("flags") or info.get("Features") or "").split())
+
+    def _int(key: str) -> int | None:
+        try:
+            return int(info[key], 0)
+        except (KeyError, ValueError):
+            return None
+
+    out: dict[str, Any] = {
+        "model_name": cpu_model(),
+        "vendor": info.get("vendor_id") or info.get("CPU implementer"),
+        "family": _int("cpu family"),
+        "model": _int("model"),
+        "stepping": _int("stepping"),
+        "machine": platform.machine(),
+        "vector_isa": [f for f in _VECTOR_FLAGS if f in flags],
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+    out["kind"] = cpu_kind(out)
+    return out
+
+
+def cpu_kind(cpu: dict[str, Any]) -> str:
+    """``model name [vendor family F model M] / torch capability``: two machines of one kind
+    run the same kernels on the same microarchitecture, so a run's bits repeat across them.
+    Stepping is left out (it fixes errata, not arithmetic)."""
+    ids = " ".join(
+        str(x)
+        for x in (
+            cpu.get("vendor"),
+            f"family {cpu['family']}" if cpu.get("family") is not None else None,
+            f"model {cpu['model']}" if cpu.get("model") is not None else None,
+        )
+        if x
+    )
+    name = cpu.get("model_name") or "?"
+    return f"{name} [{ids or cpu.get('machine') or '?'}] / {cpu.get('cpu_capability') or '?'}"
+
+
+def math_libraries() -> dict[str, Any]:
+    """torch's BLAS and oneDNN (MKL-DNN) builds and NumPy's BLAS, with the code path each
+    chose for this CPU where it says (OpenBLAS's ``architecture``). Not cached: SciPy's BLAS
+    is listed once something has loaded it."""
+    config = torch.__config__.show()
+
+    def _find(pattern: str) -> str | None:
+        m = re.search(pattern, config)
+        return m.group(1) if m else None
+
+    libs: dict[str, Any] = {
+        "torch_blas": _find(r"BLAS_INFO=(\w+)"),
+        "torch_mkl": _find(r"Math Kernel Library Version ([\d.]+)"),
+        "torch_onednn": _find(r"MKL-DNN v([\w.]+)")
+        if torch.backends.mkldnn.is_available()
+        else None,
+        "python_blas": [],
+    }
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        import numpy  # noqa: F401  (threadpoolctl reports only what is loaded)
+        from threadpoolctl import threadpool_info
+
+        loaded = threadpool_info()
+    except Exception:  # threadpoolctl is best effort: provenance must not fail a run
+        loaded = []
+    # NumPy's and SciPy's wheels each bring their own OpenBLAS; both compute here
+    keys = ("internal_api", "version", "architecture", "threading_layer")
+    libs["python_blas"] = [
+        {"bundled_in": Path(i.get("filepath") or "?").parent.name, **{k: i.get(k) for k in keys}}
+        for i in loaded
+        if i.get("user_api") == "blas"
+    ]
+    return libs
 
 
 @functools.lru_cache(maxsize=1)
@@ -57,6 +176,8 @@ def device_info(device: torch.device) -> dict[str, Any]:
     else:
         info["name"] = cpu_model()
         info["threads"] = torch.get_num_threads()
+        info["cpu"] = cpu_info()
+        info["cpu_kind"] = info["cpu"]["kind"]
     return info
 
 
@@ -75,6 +196,7 @@ def software() -> dict[str, Any]:
         "scikit-learn": sklearn.__version__,
         "platform": platform.platform(),
         "cpu": cpu_model(),
+        "math_libraries": math_libraries(),
     }
 
 

@@ -21,6 +21,10 @@ so a difference between two rows is resampled paired. The draws come from a gene
 by the board's name and the example set, so a re-publish gives the same bits. AUROC and
 average precision are computed for a whole block of resamples at once from one sort per run:
 weighted counts per distinct score, cumulated (no per-resample sort).
+
+This module is numbers only: the resampler, the weighted metrics and what they give. A board's
+replicates from its records and their stored arrays are built in
+:mod:`aebench.report.replicates`.
 """
 
 from __future__ import annotations
@@ -32,16 +36,18 @@ from typing import Any
 
 import numpy as np
 
-from aebench.records import artifacts
-
 __all__ = [
+    "BLOCK",
     "N_BOOT",
     "RANKED",
+    "SEED",
+    "RankedScores",
     "Replicates",
     "Resampler",
-    "board_replicates",
+    "Series",
     "method_note",
     "ranked_metrics",
+    "weighted_mean",
 ]
 
 #: resamples per board: the Monte-Carlo error of a standard error from B resamples is about
@@ -81,6 +87,9 @@ class Resampler:
     """The draws of one board: which units each resample takes, and each unit's example counts.
 
     ``splits[i]`` names the test set of unit ``i``; units with equal names share it.
+    ``units_of`` names another board whose unit draws this one takes (the members of a family
+    resample the same seeds, so their mean is resampled as one board's); its example draws stay
+    its own.
     """
 
     board: str
@@ -88,17 +97,19 @@ class Resampler:
     splits: tuple[Hashable, ...]
     n_boot: int = N_BOOT
     seed: int = SEED
+    units_of: str = ""
     _counts: dict[tuple, np.ndarray] = field(default_factory=dict, repr=False)
 
-    def _rng(self, *tag: Any) -> np.random.Generator:
-        words = [self.seed] + [zlib.crc32(repr(t).encode()) for t in (self.board, *tag)]
+    def _rng(self, *tag: Any, board: str = "") -> np.random.Generator:
+        words = [self.seed] + [zlib.crc32(repr(t).encode()) for t in (board or self.board, *tag)]
         return np.random.default_rng(words)
 
     def unit_draws(self) -> np.ndarray:
         """(n_boot, S) indices into ``units``: resample b takes units ``draws[b]``."""
         if "units" not in self._counts:
             s = len(self.units)
-            self._counts["units"] = self._rng("units").integers(0, s, (self.n_boot, s))
+            rng = self._rng("units", board=self.units_of)
+            self._counts["units"] = rng.integers(0, s, (self.n_boot, s))
         return self._counts["units"]
 
     def _key(self, unit: int, position: int, examples: Hashable) -> tuple:
@@ -184,13 +195,13 @@ class Series:
 # -- metrics under resample weights ------------------------------------------------------------
 
 
-def _mean(values: np.ndarray, w: np.ndarray) -> np.ndarray:
+def weighted_mean(values: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Weighted mean of ``values`` (n,) under each column of weights ``w`` (n, b)."""
     return (values @ w) / w.sum(0)
 
 
 @dataclass
-class _Ranked:
+class RankedScores:
     """One run's anomaly scores prepared for weighted metrics, sorted once.
 
     What the metrics need are cumulated weights, in descending score order, at the end of each
@@ -210,7 +221,7 @@ class _Ranked:
     flag_neg: np.ndarray
 
     @classmethod
-    def of(cls, scores: np.ndarray, labels: np.ndarray, threshold: float) -> _Ranked:
+    def of(cls, scores: np.ndarray, labels: np.ndarray, threshold: float) -> RankedScores:
         from scipy.sparse import csr_matrix
 
         s = np.asarray(scores, dtype=np.float64)
@@ -251,7 +262,7 @@ class _Ranked:
         )
 
 
-def ranked_metrics(r: _Ranked, w: np.ndarray) -> dict[str, np.ndarray]:
+def ranked_metrics(r: RankedScores, w: np.ndarray) -> dict[str, np.ndarray]:
     """Each anomaly metric under every column of example weights ``w`` (n, b).
 
     In descending score order, the cumulated weights at the end of an anomaly's group of tied
@@ -288,7 +299,7 @@ def ranked_metrics(r: _Ranked, w: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-# -- a board's replicates ------------------------------------------------------------------------
+# -- what a board's resamples give -----------------------------------------------------------
 
 
 @dataclass
@@ -308,192 +319,3 @@ class Replicates:
     missing: dict[str, list[str]] = field(default_factory=dict)
     #: caption lines about what the resamples cover
     notes: list[str] = field(default_factory=list)
-
-
-def _split_of(record: dict[str, Any]) -> Hashable:
-    """The test set a record was evaluated on: its recorded split seed (per-seed splits), else
-    the protocol's, so records of one fixed split all share one test set."""
-    d, p = record["dataset"], record["protocol"]
-    return d.get("split_seed", p.get("split_seed"))
-
-
-def _nll_index(record: dict[str, Any], arrays: dict[str, np.ndarray]) -> np.ndarray | None:
-    """Indices into the test split of the stored per-example NLL values. An estimator that
-    evaluates fewer examples than it is given takes the first ones (the harness's contract); a
-    record of a drawn subset stores the indices as ``nll_index``."""
-    nll = arrays.get("nll")
-    if nll is None:
-        return None
-    if "nll_index" in arrays:
-        return np.asarray(arrays["nll_index"], dtype=np.int64)
-    return np.arange(len(nll))
-
-
-def board_replicates(
-    board: str,
-    rows: dict[str, list[dict[str, Any]]],
-    columns: list[str],
-    n_boot: int = N_BOOT,
-) -> Replicates:
-    """Resampled values of ``columns`` for each row (``rows``: row name -> its records)."""
-    ok = {name: [r for r in rs if r["status"] == "ok"] for name, rs in rows.items()}
-    ok = {name: rs for name, rs in ok.items() if rs}
-    units = tuple(sorted({r["seed"] for rs in ok.values() for r in rs}))
-    out = Replicates(n_boot, units)
-    if not units:
-        return out
-    splits = {}
-    for rs in ok.values():
-        for r in rs:
-            splits.setdefault(r["seed"], _split_of(r))
-    res = Resampler(board, units, tuple(splits[u] for u in units), n_boot)
-    arrays = {(name, r["seed"]): artifacts.of_record(r) for name, rs in ok.items() for r in rs}
-    uidx = {u: i for i, u in enumerate(units)}
-    recs = {(name, uidx[r["seed"]]): r for name, rs in ok.items() for r in rs}
-    if any(c in RANKED for c in columns):
-        _ranked(res, ok, recs, arrays, uidx, [c for c in columns if c in RANKED], out)
-    if "recon_mse" in columns:
-        _example_mean(res, ok, recs, arrays, uidx, "recon_mse", out)
-    if "nll" in columns:
-        _nll(res, ok, recs, arrays, uidx, out)
-    return out
-
-
-def _complete(ok, recs, arrays, uidx, needs, metric) -> tuple[dict[str, list[int]], list[str]]:
-    """Rows whose every run has the arrays ``needs`` asks for, with their units; and the rows
-    with a ``metric`` value that lack them (rows without the metric are neither)."""
-    have, missing = {}, []
-    for name, rs in ok.items():
-        if all(r["metrics"].get(metric) is None for r in rs):
-            continue
-        a = [arrays[(name, r["seed"])] for r in rs]
-        if all(x is not None and needs(x, r) for x, r in zip(a, rs)):
-            have[name] = sorted(uidx[r["seed"]] for r in rs)
-        else:
-            missing.append(name)
-    return have, missing
-
-
-def _by_unit(have: dict[str, list[int]]) -> dict[int, list[str]]:
-    per: dict[int, list[str]] = {}
-    for name, us in have.items():
-        for u in us:
-            per.setdefault(u, []).append(name)
-    return per
-
-
-def _ranked(res, ok, recs, arrays, uidx, metrics, out: Replicates) -> None:
-    def needs(a, r):
-        return "test_scores" in a and "test_anomalous" in a and "anomaly.threshold" in r["metrics"]
-
-    have, missing = _complete(ok, recs, arrays, uidx, needs, "anomaly.auroc")
-    per = _by_unit(have)
-    prepared, labels = {}, {}
-    for u, names in per.items():
-        for name in names:
-            a, r = arrays[(name, res.units[u])], recs[(name, u)]
-            y = np.asarray(a["test_anomalous"], dtype=bool)
-            if u in labels and not np.array_equal(labels[u], y):
-                raise ValueError(
-                    f"{res.board}: rows of seed {res.units[u]} disagree on test labels"
-                )
-            labels[u] = y
-            prepared[(name, u)] = _Ranked.of(a["test_scores"], y, r["metrics"]["anomaly.threshold"])
-
-    def evaluate(u, w):
-        return {name: ranked_metrics(prepared[(name, u)], w) for name in per[u]}
-
-    got = res.combine(
-        per, dict.fromkeys(per, "all"), {u: len(y) for u, y in labels.items()}, labels, evaluate
-    )
-    for m in metrics:
-        out.interval[m] = {name: v[m] for name, v in got.items()}
-        out.paired[m] = out.interval[m]
-        out.missing[m] = missing
-
-
-def _example_mean(res, ok, recs, arrays, uidx, key, out: Replicates) -> None:
-    have, missing = _complete(ok, recs, arrays, uidx, lambda a, r: key in a, key)
-    per = _by_unit(have)
-    values = {
-        (n, u): arrays[(n, res.units[u])][key].astype(np.float64)
-        for u, ns in per.items()
-        for n in ns
-    }
-    sizes = {u: len(values[(ns[0], u)]) for u, ns in per.items()}
-
-    def evaluate(u, w):
-        w = w.astype(np.float64)
-        return {name: {key: _mean(values[(name, u)], w)} for name in per[u]}
-
-    got = res.combine(per, dict.fromkeys(per, "all"), sizes, dict.fromkeys(per), evaluate)
-    out.interval[key] = out.paired[key] = {name: v[key] for name, v in got.items()}
-    out.missing[key] = missing
-
-
-def _nll(res, ok, recs, arrays, uidx, out: Replicates) -> None:
-    """NLL: the paired values over the examples every row of a unit covers, and each row's
-    interval over the examples its cell covers: those common ones when the record's NLL was
-    recomputed over them (it then carries ``nll_own_examples``), else its own."""
-
-    def needs(a, r):
-        return "nll" in a and r["metrics"].get("nll") is not None
-
-    have, missing = _complete(ok, recs, arrays, uidx, needs, "nll")
-    per = _by_unit(have)
-    index = {
-        (n, u): _nll_index(recs[(n, u)], arrays[(n, res.units[u])])
-        for n, us in have.items()
-        for u in us
-    }
-    common = {u: _intersect([index[(n, u)] for n in ns]) for u, ns in per.items()}
-
-    def run(rows_per_unit, sets):
-        """Resampled mean NLL over ``sets[(row, unit)]`` (one set per unit for all its rows)."""
-        first = {u: sets[(ns[0], u)] for u, ns in rows_per_unit.items()}
-        vals = {}
-        for u, ns in rows_per_unit.items():
-            for n in ns:
-                idx = index[(n, u)]
-                v = arrays[(n, res.units[u])]["nll"].astype(np.float64)
-                vals[(n, u)] = v[np.searchsorted(idx, first[u])]
-        got = res.combine(
-            rows_per_unit,
-            {u: ("nll", zlib.crc32(s.tobytes())) for u, s in first.items()},
-            {u: len(s) for u, s in first.items()},
-            dict.fromkeys(rows_per_unit),
-            lambda u, w: {
-                n: {"nll": _mean(vals[(n, u)], w.astype(np.float64))} for n in rows_per_unit[u]
-            },
-        )
-        return {n: v["nll"] for n, v in got.items()}
-
-    out.paired["nll"] = run(per, {(n, u): common[u] for u, ns in per.items() for n in ns})
-    out.interval["nll"], out.missing["nll"] = dict(out.paired["nll"]), missing
-    groups: dict[tuple, list[str]] = {}
-    for n, us in have.items():
-        if any("nll_own_examples" in recs[(n, u)]["metrics"] for u in us):
-            continue  # its cell is over the common examples
-        if all(len(index[(n, u)]) == len(common[u]) for u in us):
-            continue
-        sig = tuple((u, zlib.crc32(index[(n, u)].tobytes())) for u in us)
-        groups.setdefault(sig, []).append(n)
-    if groups:
-        sizes = sorted({len(c) for c in common.values()})
-        out.notes.append(
-            f"NLL marks compare every row on the {sizes[0]:,} test examples all rows cover "
-            f"(per seed); {', '.join(sorted(n for ns in groups.values() for n in ns))}: "
-            "interval over the row's own examples, as its figure."
-        )
-    for names in groups.values():
-        sub = {u: [n for n in ns if n in names] for u, ns in per.items()}
-        sub = {u: ns for u, ns in sub.items() if ns}
-        own = run(sub, {(n, u): index[(n, u)] for u, ns in sub.items() for n in ns})
-        out.interval["nll"].update(own)
-
-
-def _intersect(sets: list[np.ndarray]) -> np.ndarray:
-    common = sets[0]
-    for s in sets[1:]:
-        common = np.intersect1d(common, s)
-    return common

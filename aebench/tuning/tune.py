@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from aebench.errors import AebenchError
+from aebench.records.groups import is_reference
 from aebench.registry.entries import ModelEntry, Registry
-from aebench.report import render
 from aebench.run import runner
 from aebench.run.runner import RunRequest
 from aebench.tuning import store
@@ -121,7 +121,7 @@ def plan(
 
 def _is_reference(entry: ModelEntry) -> bool:
     caps = entry.capabilities
-    return render.is_reference(
+    return is_reference(
         {"model": {"tags": list(entry.tags), "capabilities": {"supervised": caps.supervised}}}
     )
 
@@ -192,8 +192,8 @@ def _run_batch(asked: dict, executor: Any, reporter: Reporter) -> None:
 
     runs = executor.run([r for _, _, r in asked.values()], begin, lambda done, total: None)
     try:
-        for req, record in runs:
-            k = (req.model, req.group)
+        for req, outcome in runs:
+            k, record = (req.model, req.group), outcome.record
             m, trial, _ = asked[k]
             # to the run's own finish (not to when this thread got to it): what a trial took
             # from its start in a worker, host start and data load included

@@ -17,8 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from aebench import Protocol, hookimpl
-from aebench.data.imagesets import ImageSet, ImageSetDataset, OfficialFile, one_class_protocols
+from aebench import (
+    ImageSet,
+    ImageSetDataset,
+    OfficialFile,
+    Protocol,
+    hookimpl,
+    one_class_protocols,
+)
 
 #: The publisher's two homes for the files, best first.
 MIRRORS = (

@@ -27,8 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aebench.data.files import parse_idx, read_gzip
-from aebench.errors import DataError
+from aebench import DataError, parse_idx, read_gzip
 
 __all__ = ["LABEL_NAMES", "Raw", "read"]
 

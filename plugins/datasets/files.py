@@ -43,9 +43,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from aebench import AnomalyTask, DataError, Dataset, Protocol, Splits, hookimpl
-from aebench.data.files import sha256_file
-from aebench.errors import AebenchWarning
+from aebench import (
+    AebenchWarning,
+    AnomalyTask,
+    DataError,
+    Dataset,
+    Protocol,
+    Splits,
+    hookimpl,
+    sha256_file,
+)
 from aebench_plugins.datasets.filereaders import Raw, read
 
 SCALINGS = ("minmax", "minmax-global", "standardize", "none")

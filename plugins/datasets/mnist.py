@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from aebench import Protocol, hookimpl
-from aebench.data.imagesets import (
+from aebench import (
     IDX_SPLITS,
     ImageSet,
     ImageSetDataset,
     OfficialFile,
+    Protocol,
+    hookimpl,
     one_class_protocols,
 )
 

@@ -60,8 +60,8 @@ def _protocol():
 
 def _prepared(data_dir: str):
     from aebench.dataset import for_run
+    from aebench.run.data import prepare
     from aebench.run.evaluation import without_test
-    from aebench.run.runner import prepare
     from aebench_plugins.datasets.mnist import MNIST
 
     proto = _protocol()
@@ -80,7 +80,7 @@ def _one(job: tuple[str, str, dict]) -> dict:
     from aebench import DataSpec, FitContext
     from aebench.registry.loading import load_registry
     from aebench.run import metrics as M
-    from aebench.run.runner import choose_view
+    from aebench.run.data import choose_view
 
     prepared = _prepared(data_dir)
     proto = prepared.protocol

@@ -25,7 +25,7 @@ from scipy.stats import spearmanr
 from aebench import DataSpec, FitContext
 from aebench.errors import AebenchError
 from aebench.run import metrics as M
-from aebench.run.runner import prepare
+from aebench.run.data import prepare
 from aebench_plugins.datasets.sms_spam import SMS_V3, SMSSpam
 from aebench_plugins.models.lstm_ae import LSTMAE, SCORES, LSTMAEConfig
 

@@ -18,7 +18,7 @@ import torch
 from aebench import DataSpec, FitContext, TorchModel
 from aebench.registry.loading import load_registry
 from aebench.run import determinism
-from aebench.run.runner import choose_view
+from aebench.run.data import choose_view
 
 pytestmark = [
     pytest.mark.benchmark,

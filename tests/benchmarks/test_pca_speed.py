@@ -42,7 +42,7 @@ def _mnist_fit_split() -> torch.Tensor:
 
 def _sms_fit_split() -> torch.Tensor:
     if (SHARED_DATA / "sms-spam").is_dir():
-        from aebench.run.runner import prepare
+        from aebench.run.data import prepare
         from aebench_plugins.datasets.sms_spam import SMS_V3, SMSSpam
 
         s = SMSSpam().load(SMS_V3, SHARED_DATA, download=False)

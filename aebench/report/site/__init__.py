@@ -1,13 +1,13 @@
 """``aebench publish --site DIR``: a static web site of the leaderboards, from stored records alone.
 
-The site renders the same :class:`aebench.report.publish.Publication` as the markdown and CSV tables,
-so pages and tables never disagree. It holds:
+The site renders the same :class:`aebench.report.publication.Publication` as the markdown and
+CSV tables, so pages and tables never disagree. It holds:
 
 - ``index.html``: every data set with its protocols' boards, the critical-difference diagram of
   each headline task and the summary of average ranks with its notes, and the
   reproduced-vs-published tables (:mod:`aebench.report.literature`; citations, not addresses);
 - ``boards/BOARD.html``, one per board: every column of the terminal board in its text
-  (:func:`aebench.report.render.to_rows`: mean and interval), its significance marks (bold: best;
+  (:func:`aebench.report.formats.to_rows`: mean and interval), its significance marks (bold: best;
   ≈: not significantly worse, the Holm-adjusted p-value on hover), sortable by any column
   (click a header) and filterable by model tag; the caption (protocol, data, software and
   hardware provenance), the board's CSV and its figures (reconstructions, samples, ROC/PR,
@@ -41,8 +41,12 @@ import jinja2
 
 from aebench.records import storage
 from aebench.records.storage import slug
-from aebench.report import literature, ranking, render
-from aebench.report.publish import Publication, stem
+from aebench.report import literature, ranking
+from aebench.report.board import Board, Row
+from aebench.report.build import records_of
+from aebench.report.formats import to_rows
+from aebench.report.publication import Publication, stem
+from aebench.report.rows import records_by_row
 
 __all__ = ["loss_chart", "slug", "write_site"]
 
@@ -67,7 +71,7 @@ def write_site(pub: Publication, site_dir: Path, out_dir: Path) -> list[Path]:
     boards = []
     hrefs = {(b.group, b.dataset): _board_href(b) for b in pub.boards}
     for board in pub.boards:
-        recs = render.records_of(board, pub.records)
+        recs = records_of(board, pub.records)
         name = stem(board)
         figures = [
             {"href": files.href(path, "figures"), "label": _figure_label(path, name)}
@@ -147,22 +151,22 @@ class _Files:
         return self._hrefs[path]
 
 
-def _board_href(board: render.Board) -> str:
+def _board_href(board: Board) -> str:
     return f"boards/{slug(stem(board))}.html"
 
 
-def _model_href(board: render.Board, model: str) -> str:
+def _model_href(board: Board, model: str) -> str:
     return f"boards/{slug(stem(board))}/{slug(model)}.html"
 
 
-def _row_records(row: render.Row, recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _row_records(row: Row, recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The records of a board's row: by its name (``model[config]`` where a model ran with
     several configs), else every record of its model (a board checked for staleness)."""
-    named = render.records_by_row(recs).get(row.model)
+    named = records_by_row(recs).get(row.model)
     return named or [r for r in recs if r["model"]["name"] == row.model]
 
 
-def _task(board: render.Board, recs: list[dict[str, Any]]) -> str:
+def _task(board: Board, recs: list[dict[str, Any]]) -> str:
     task = recs[0]["protocol"].get("task", "reconstruction")
     return f"{task}, family of {len(board.members)}" if board.members else task
 
@@ -181,7 +185,7 @@ def _figure_label(path: Path, name: str) -> str:
 
 
 def _board_view(
-    board: render.Board,
+    board: Board,
     recs: list[dict[str, Any]],
     figures: list[dict[str, str]],
     csv: str | None,
@@ -189,7 +193,7 @@ def _board_view(
 ) -> dict[str, Any]:
     """What a board's page shows: the cells' text as the terminal board has it, each metric
     cell's sort key (its mean) and mark; ``members``: a family's member boards."""
-    headers, texts = render.to_rows(board)
+    headers, texts = to_rows(board)
     rows, all_tags = [], set()
     for row, text in zip(board.rows, texts):
         tags = sorted({t for r in _row_records(row, recs) for t in r["model"].get("tags", [])})
@@ -203,11 +207,12 @@ def _board_view(
             cells.append(_cell(t, sort, mark, title))
         cells += [_cell(t) for t in text[2 + len(board.columns) :]]
         kind = "stale" if row.stale else ("reference" if row.reference else "")
+        gated = row.verdict.replace(" ", "-")  # the learning gate's mark: did-not-learn, ...
         rows.append(
             {
                 "name": text[0],
                 "href": _model_href(board, row.model),
-                "class": " ".join(c for c in (kind, "" if row.ok else "failed") if c),
+                "class": " ".join(c for c in (kind, gated, "" if row.ok else "failed") if c),
                 "tags": tags,
                 "cells": cells,
             }
@@ -237,7 +242,7 @@ def _cell(text: str, sort: str | None = None, mark: str = "", title: str = "") -
     return {"parts": parts, "sort": sort, "class": mark, "title": title}
 
 
-def _model_view(board: render.Board, row: render.Row, recs: list[dict[str, Any]]) -> dict[str, Any]:
+def _model_view(board: Board, row: Row, recs: list[dict[str, Any]]) -> dict[str, Any]:
     """What a model's page on a board shows: its config, loss curves and every run."""
     runs = sorted(recs, key=lambda r: (r["group"], r["seed"]))
     model = runs[0]["model"]
@@ -262,7 +267,7 @@ def _model_view(board: render.Board, row: render.Row, recs: list[dict[str, Any]]
         "title": f"{row.display} · {board.title}",
         "name": row.display,
         "href": _model_href(board, row.model),
-        "status": row.status,
+        "status": row.status_text(),
         "about": [(k, v) for k, v in about if v],
         "configs": sorted(
             {json.dumps(r["model"].get("config"), indent=2, sort_keys=True) for r in runs}

@@ -1,11 +1,27 @@
-"""What is installed, for ``aebench list``: models, reference rows and data sets with their
-protocols, as Rich tables (from the registry only; nothing is loaded or run)."""
+"""``aebench list``: what is installed, as Rich tables: models, reference rows and data sets
+with their protocols (from the registry only; nothing is loaded or run)."""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
-__all__ = ["tables"]
+from aebench.cli import common
+
+__all__ = ["add_parser", "run", "tables"]
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("list", help="models, data sets and protocols from installed plugins")
+    common.common_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    out = common.wide_console()
+    for table in tables(common.load_plugins(args)):
+        out.print(table)
+    return 0
 
 
 def tables(registry: Any) -> list[Any]:
@@ -57,4 +73,14 @@ def tables(registry: Any) -> list[Any]:
             d.description,
         )
     out.append(t)
+    if registry.clashes:  # names no plugin has until all but one of their plugins are disabled
+        t = Table(
+            title="names registered twice (unusable until one plugin is disabled)",
+            title_justify="left",
+        )
+        for h in ("kind", "name", "registered by"):
+            t.add_column(h)
+        for clash in registry.clashes:
+            t.add_row(clash.what, clash.name, "\n".join(str(o) for o in clash.origins))
+        out.append(t)
     return out
