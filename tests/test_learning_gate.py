@@ -233,3 +233,27 @@ def test_a_family_board_marks_each_member_cell_and_its_mean():
     )
     md = export(family, "markdown")
     assert "✗" in md and "DID NOT LEARN" in md
+
+
+def _rec(model, group, seed, val, split_seed=7, tags=()):
+    return {
+        "model": {"name": model, "tags": list(tags), "capabilities": {}},
+        "group": group,
+        "seed": seed,
+        "status": "ok",
+        "protocol": {},
+        "metrics": {"val_recon_mse": val},
+        "dataset": {"name": "d", "split_seed": split_seed, "n_fit": 90, "n_val": 10},
+    }
+
+
+def test_a_variant_board_borrows_its_protocols_training_mean_on_the_same_carve_only():
+    from aebench.report import gate
+
+    mean = _rec("mean", "p-v1", 0, 0.10, tags=("reference",))
+    base = gate.baselines([mean])
+    same_carve = _rec("ae", "p-v1~tuned-20", 0, 0.099)
+    verdict, _, ungated, ratio = gate.judge([same_carve], base)
+    assert verdict == gate.DID_NOT_LEARN and ratio == pytest.approx(0.99)
+    other_carve = _rec("ae", "p-v1~abc", 0, 0.099, split_seed=8)
+    assert gate.judge([other_carve], base)[2] == "no baseline"

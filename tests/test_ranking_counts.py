@@ -49,7 +49,7 @@ def _stub(group, dataset, model, value, seed=0, stochastic=False, supervised=Fal
 
 
 def _planted(n_boards=4):
-    """``n_boards`` data sets, rows a, b, c (deterministic) and d (stochastic)."""
+    """``n_boards`` data sets, rows a, b, c and d."""
     rng = np.random.default_rng(3)
     boards, records = [], []
     for i in range(n_boards):
@@ -61,18 +61,21 @@ def _planted(n_boards=4):
 
 def test_a_planted_duplicate_board_is_counted_once():
     boards, records = _planted()
-    # a copy of d0's board under another data set: its deterministic rows' scores are d0's,
-    # its stochastic row differs (as a second protocol feeding the models the same examples)
+    # a copy of d0's board under another data set: three of its four rows' scores are d0's on
+    # every seed, one differs (a model the second protocol's change reaches)
     src = {r.model: r.cells["anomaly.auroc"].mean for r in boards[0].rows}
     copy_vals = dict(src, d=src["d"] - 0.2)
     boards.append(_board("copy-v1", "dx", copy_vals))
     records += [_stub("copy-v1", "dx", m, v, stochastic=m == "d") for m, v in copy_vals.items()]
+    # a supervised row may differ (a protocol may change only what it trains on): not compared
+    for group, dataset, v in (("p0-v1", "d0", 0.99), ("copy-v1", "dx", 0.98)):
+        records.append(_stub(group, dataset, "sup", v, supervised=True))
     tr = ranking.task_ranks(boards, {}, "anomaly", records)
     assert tr.boards == [f"d{i}/p{i}-v1" for i in range(4)]
     assert "dx/copy-v1" in tr.not_counted and "d0/p0-v1" in tr.not_counted["dx/copy-v1"]
     assert "duplicate" in ranking.task_note(tr, None)
-    # one row of it off by 1e-4: no longer a duplicate, and a data set of its own counts
-    records[-4]["metrics"]["anomaly.auroc"] += 1e-4
+    # a second row off by 1e-4: two of four equal is not more than half, so a board of its own
+    records[-6]["metrics"]["anomaly.auroc"] += 1e-4
     assert "dx/copy-v1" in ranking.task_ranks(boards, {}, "anomaly", records).boards
 
 

@@ -4,6 +4,7 @@ and written, how runs execute (``run`` and ``tune``), and one-line warnings."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -182,9 +183,12 @@ def out_dir(args: argparse.Namespace, results_dir: Path, sub: str = "") -> Path:
 
 
 def wide_console() -> Console:
-    """Leaderboards are wide; when stdout is not a terminal, do not squeeze them to 80 columns."""
+    """Leaderboards are wide; when stdout is not a terminal, do not squeeze them to 80 columns
+    (200, unless ``COLUMNS`` says how wide)."""
     console = Console()
-    return console if console.is_terminal else Console(width=200)
+    if console.is_terminal or os.environ.get("COLUMNS", "").isdigit():
+        return console
+    return Console(width=200)
 
 
 # -- execution (run, tune) ------------------------------------------------------------------

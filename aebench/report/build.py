@@ -55,7 +55,8 @@ def build_boards(
     for r in records:
         if group is None or r.get("group") == group or r.get("group", "").startswith(group + "~"):
             by_group[(r["group"], r["dataset"]["name"])].append(r)
-    boards = [_board(g, d, recs, stale) for (g, d), recs in sorted(by_group.items())]
+    base = gate.baselines(records)  # all of them: a variant borrows its protocol's mean row
+    boards = [_board(g, d, recs, stale, base) for (g, d), recs in sorted(by_group.items())]
     for b in boards:
         missing = not_yet_tuned(by_group[(b.group, b.dataset)], records)
         if missing:
@@ -82,7 +83,11 @@ def records_of(board: Board, records: list[dict[str, Any]]) -> list[dict[str, An
 
 
 def _board(
-    group: str, dataset: str, recs: list[dict[str, Any]], stale: Staleness | None = None
+    group: str,
+    dataset: str,
+    recs: list[dict[str, Any]],
+    stale: Staleness | None = None,
+    base: gate.Baselines | None = None,
 ) -> Board:
     task = recs[0]["protocol"].get("task", "reconstruction")
     # every NLL over the same test examples (the header says how many); anomaly boards show none
@@ -91,7 +96,7 @@ def _board(
     notes = {"nll": nll.label()} if nll else {}
     keys = ANOMALY_COLUMNS if task == "anomaly" else BASE_COLUMNS
     columns = [metric_column(k, notes.get(k, "")) for k in keys]
-    base = gate.baselines(recs)
+    base = gate.baselines(recs) if base is None else base
     rows = [build_row(name, rs, columns, stale, base) for name, rs in sorted(by_model.items())]
     rows.sort(key=lambda r: (r.reference, not r.ok, r.model))
     mark_best(rows, columns)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from aebench.run import thresholds
+from aebench.run.reproducibility import reproducibility_note
+from aebench.run.scored_inputs import eval_inputs_note
 
 __all__ = ["T_NOTE", "board_caption", "fit_kind"]
 
@@ -82,6 +84,9 @@ def board_caption(group: str, recs: list[dict[str, Any]]) -> list[str]:
             "harness's batches (one solve, or its own solver), so the figure is training "
             "examples / fit time, not a training loop's throughput; — where none was reported."
         )
+    if _inputs_differ(recs) or p.get("eval_inputs") == "pixels":
+        lines.append(eval_inputs_note(r0))
+    lines += _reproducibility_lines(recs)
     devices = sorted({f"{r['device'].get('name')} ({r['device']['type']})" for r in recs})
     seeds = sorted({r["seed"] for r in recs})
     lines.append(
@@ -90,6 +95,24 @@ def board_caption(group: str, recs: list[dict[str, Any]]) -> list[str]:
     )
     lines.append(T_NOTE)
     return lines
+
+
+def _inputs_differ(recs: list[dict[str, Any]]) -> bool:
+    """Whether the board's rows scored different test inputs (some a fixed Bernoulli draw)."""
+    drawn = {
+        str((r.get("training") or {}).get("test_binarization", "none")) != "none"
+        for r in recs
+        if r["status"] == "ok"
+    }
+    return len(drawn) > 1
+
+
+def _reproducibility_lines(recs: list[dict[str, Any]]) -> list[str]:
+    """One line per model on the board that cannot be reproduced across CPU kinds within a
+    useful tolerance (``aebench.run.reproducibility``)."""
+    models = sorted({r["model"]["name"] for r in recs if r["status"] == "ok"})
+    notes = [(m, reproducibility_note(m)) for m in models]
+    return [f"Reproducibility: {m} is {note}." for m, note in notes if note]
 
 
 #: the caption's line on intervals until aebench.report.significance replaces it with its own

@@ -55,11 +55,21 @@ GATE_RATIO = 0.95
 #: their own ``learning`` section: the published protocols' ``mean`` plugin
 TRAINING_MEAN_ROW = "mean"
 
-Baselines = dict[tuple[str, int], float]
+Baselines = dict[tuple[str, int, tuple[Any, ...]], float]
+
+
+def _data_key(record: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two runs' validation carves the same: data set, split seed and sizes."""
+    d = record.get("dataset") or {}
+    return (d.get("name"), d.get("split_seed"), d.get("n_fit"), d.get("n_val"))
 
 
 def baselines(records: list[dict[str, Any]]) -> Baselines:
-    """(group, seed) -> the training-mean reference row's validation MSE among ``records``."""
+    """(group, seed, data) -> the training-mean reference row's validation MSE among
+    ``records``; a variant board (``name-vN~…``: tuned, another budget) without that row
+    borrows its published protocol's (``name-vN``) where the validation carve is the same
+    (same data set, split seed and sizes), since the training mean does not depend on the
+    variant's training settings."""
     out: Baselines = {}
     for r in records:
         v = (r.get("metrics") or {}).get("val_recon_mse")
@@ -70,7 +80,7 @@ def baselines(records: list[dict[str, Any]]) -> Baselines:
             and isinstance(v, (int, float))
             and v > 0
         ):
-            out[(r["group"], r["seed"])] = float(v)
+            out[(r["group"], r["seed"], _data_key(r))] = float(v)
     return out
 
 
@@ -81,7 +91,10 @@ def _ratio(record: dict[str, Any], base: Baselines) -> tuple[float, float] | Non
     gate = part.get("gate_ratio") or record["protocol"].get("gate_ratio") or GATE_RATIO
     if not part:  # a record made before the learning section
         v = (record.get("metrics") or {}).get("val_recon_mse")
-        b = base.get((record["group"], record["seed"]))
+        group, seed, data = record["group"], record["seed"], _data_key(record)
+        b = base.get((group, seed, data))
+        if b is None:
+            b = base.get((group.partition("~")[0], seed, data))
     if not isinstance(v, (int, float)) or not isinstance(b, (int, float)) or b <= 0:
         return None
     return v / b, float(gate)

@@ -291,9 +291,13 @@ def _row(f: Figure, metric: str, scale: float, boards: list[Board]) -> Row:
     digits = max(0, METRICS[metric].digits - round(math.log10(scale)))
     half = None if cell.half is None else cell.half * scale
     shown = Cell(cell.mean * scale, half, cell.n)
+    if cell.lo is not None and cell.hi is not None:  # the board's own (bootstrap) interval
+        shown.lo, shown.hi = cell.lo * scale, cell.hi * scale
     text = f"{shown.text(digits)} (n={cell.n})" + (" [STALE]" if row.stale else "")
     text += f" [{cell.verdict}]" if cell.verdict else ""  # the learning gate's (report.gate)
-    lo, hi = (None, None) if half is None else (shown.mean - half, shown.mean + half)
+    lo, hi = shown.lo, shown.hi
+    if lo is None and half is not None:
+        lo, hi = shown.mean - half, shown.mean + half
     return Row(f, "compared", text, shown.mean, lo, hi, cell.n)
 
 

@@ -287,7 +287,7 @@ def task_note(tr: TaskRanks, figure: str | None) -> str:
         lines.append(
             "Not counted (each data set counts once: the newest version of a protocol training "
             "on normal examples only, a family before a single protocol, then the shorter "
-            "name; a board duplicating a counted one's scores never counts): "
+            "name; a board duplicating another's scores never counts again): "
             + "; ".join(f"{b} ({why})" for b, why in sorted(tr.not_counted.items()))
             + "."
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import platform
 import re
 import subprocess
@@ -128,7 +129,9 @@ def math_libraries() -> dict[str, Any]:
         "python_blas": [],
     }
     try:
-        import numpy  # noqa: F401  (threadpoolctl reports only what is loaded)
+        # threadpoolctl reports only what is loaded: load both, so every record names the same
+        import numpy  # noqa: F401
+        import scipy.linalg  # noqa: F401
         from threadpoolctl import threadpool_info
 
         loaded = threadpool_info()
@@ -136,11 +139,13 @@ def math_libraries() -> dict[str, Any]:
         loaded = []
     # NumPy's and SciPy's wheels each bring their own OpenBLAS; both compute here
     keys = ("internal_api", "version", "architecture", "threading_layer")
-    libs["python_blas"] = [
+    blas = [
         {"bundled_in": Path(i.get("filepath") or "?").parent.name, **{k: i.get(k) for k in keys}}
         for i in loaded
         if i.get("user_api") == "blas"
     ]
+    # in a fixed order, not the order the libraries happened to load in
+    libs["python_blas"] = sorted(blas, key=lambda b: json.dumps(b, sort_keys=True, default=str))
     return libs
 
 
