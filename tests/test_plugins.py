@@ -158,6 +158,25 @@ def test_load_registry_allow_list_by_entry_point_distribution_and_environment(mo
     assert {"pca", "mean"} <= set(load_registry().models)  # empty: every plugin
 
 
+def test_an_allow_list_name_no_plugin_has_is_one_line_naming_it_and_the_installed(
+    monkeypatch, capsys
+):
+    from aebench.cli import main
+    from aebench.errors import PluginError
+    from aebench.registry.loading import load_registry
+
+    with pytest.raises(PluginError) as excinfo:
+        load_registry(allowed=["pca", "nope"])
+    line = str(excinfo.value)
+    assert "\n" not in line and "'nope'" in line and "installed: " in line and "pca" in line
+    assert main(["list", "--plugin", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --plugin / AEBENCH_PLUGINS names 'nope'") and err.count("\n") == 1
+    monkeypatch.setenv("AEBENCH_PLUGINS", "nope")
+    with pytest.raises(PluginError):
+        load_registry()
+
+
 def test_a_model_clash_takes_the_name_from_both_and_names_them():
     from aebench.registry.loading import load_registry
 

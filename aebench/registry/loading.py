@@ -20,6 +20,7 @@ from importlib.metadata import EntryPoint, entry_points
 import pluggy
 
 from aebench import hookspecs
+from aebench.errors import PluginError
 from aebench.registry.entries import Origin, Registry
 
 GROUP = "aebench"
@@ -81,7 +82,16 @@ def load_registry(
     origins: dict[str, Origin] = {}
 
     seen: set[str] = set()
-    for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+    installed = sorted(entry_points(group=GROUP), key=lambda e: e.name)
+    if only is not None:
+        unknown = sorted(n for n in only if not any(_named({n}, ep) for ep in installed))
+        if unknown:
+            names = ", ".join(dict.fromkeys(ep.name for ep in installed)) or "none"
+            raise PluginError(
+                f"--plugin / AEBENCH_PLUGINS names {', '.join(map(repr, unknown))}, which no "
+                f"installed plugin is (entry point or distribution); installed: {names}"
+            )
+    for ep in installed:
         if ep.name in seen or _named(blocked, ep) or (only is not None and not _named(only, ep)):
             continue
         seen.add(ep.name)
