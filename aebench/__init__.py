@@ -55,7 +55,43 @@ from aebench.model import (  # noqa: E402
 from aebench.protocol import Protocol  # noqa: E402
 from aebench.tuning.space import Choice, Float, Int  # noqa: E402
 
+
+def load_model(record_path, registry=None, device="cpu"):
+    """The trained model that made the record at ``record_path`` (a run made with ``aebench run
+    --save-models``), rebuilt from the record's config and loaded, in eval mode; a record whose
+    implementation fingerprint today's code no longer has is refused in one line. For users of
+    results, not plugins: it imports the run layer only when called
+    (:func:`aebench.run.saved.load_model`)."""
+    from aebench.run.saved import load_model as load
+
+    return load(record_path, registry, device)
+
+
+def load_results(*results_dirs, with_record=False):
+    """Every run stored in ``results_dirs`` as a pandas DataFrame, one row per run (protocol,
+    data set, model, config fingerprint, seed, status, every metric, timings, provenance).
+    For users of results, not plugins: imports the records layer only when called
+    (:func:`aebench.records.frame.load_results`)."""
+    from aebench.records.frame import load_results as load
+
+    return load(*results_dirs, with_record=with_record)
+
+
+def board_frame(*results_dirs, protocol=None, dataset=None, **options):
+    """The boards of ``results_dirs`` as a pandas DataFrame with the means, intervals, marks
+    and Holm-adjusted p-values ``aebench show`` prints. For users of results, not plugins:
+    imports the report layer only when called (:func:`aebench.report.frames.board_frame`)."""
+    from aebench.report.frames import board_frame as frame
+
+    return frame(*results_dirs, protocol=protocol, dataset=dataset, **options)
+
+
 __all__ = [
+    # a saved model (``aebench run --save-models``)
+    "load_model",
+    # results as pandas DataFrames: one row per run, and boards as ``show`` prints them
+    "load_results",
+    "board_frame",
     # models
     "Capabilities",
     "DataSpec",

@@ -176,6 +176,53 @@ class Model(ABC):
     def parameter_count(self) -> int:
         return 0
 
+    # -- saved models (``aebench run --save-models``, ``aebench.load_model``) -----------------
+    def state_arrays(self) -> dict[str, Any]:
+        """The fitted state ``--save-models`` stores: name -> tensor or plain value (a number,
+        a string, None, or a tuple or list of them).
+
+        By default a torch module's ``state_dict()``; any other model's instance attributes
+        but ``spec``, ``code_size`` and ``config`` (rebuilt from the record), i.e. the tensors
+        and numbers its ``fit`` set. A model that holds anything else (a scikit-learn
+        estimator, a generator) cannot be saved so: this raises :class:`NotImplementedError`
+        naming the attribute, and the record says why nothing was saved. Such a model may
+        override this and :meth:`load_state_arrays` to store its fitted arrays itself.
+        """
+        if isinstance(self, nn.Module):
+            return dict(self.state_dict())
+        state = {}
+        for name, value in vars(self).items():
+            if name in _REBUILT:
+                continue
+            if not _plain_state(value):
+                raise NotImplementedError(
+                    f"{type(self).__name__}.{name} holds a {type(value).__name__}, not arrays"
+                )
+            state[name] = value
+        return state
+
+    def load_state_arrays(self, state: dict[str, Any]) -> None:
+        """Put back what :meth:`state_arrays` returned (into a model built from the same
+        spec, code size and config)."""
+        if isinstance(self, nn.Module):
+            self.load_state_dict(state, strict=True)
+            return
+        for name, value in state.items():
+            setattr(self, name, value)
+
+
+#: what a model is built from (the record has it): never part of its saved state
+_REBUILT = frozenset({"spec", "code_size", "config"})
+
+
+def _plain_state(value: Any, nested: bool = False) -> bool:
+    """A tensor, or a plain value: a number, a string, None, a tuple or list of them."""
+    if isinstance(value, (list, tuple)):
+        return all(_plain_state(v, True) for v in value)
+    if isinstance(value, Tensor):
+        return not nested
+    return value is None or isinstance(value, (bool, int, float, str))
+
 
 @dataclass
 class EvalContext:

@@ -325,7 +325,7 @@ def test_estimator_warnings_are_flagged_on_the_board(tmp_path):
     from rich.console import Console
 
     console = Console(width=250, record=True)
-    console.print(to_rich(board))
+    console.print(to_rich(board, explain=True))
     shown = console.export_text()
     assert "⚠" in shown and "Intervals: [lo, hi] = mean" in shown  # brackets are not markup
 

@@ -224,3 +224,14 @@ def test_pca_on_shared_mnist_marks_train_split_non_canonical(tmp_path):
     # the reference figure for k = 32 (scikit-learn, 10k train): MSE/pixel 0.01697; ours
     # fits on the 9,000-image fit split, so it is close but not identical
     assert rec["metrics"]["recon_mse"] == pytest.approx(0.01697, rel=0.03)
+
+
+def test_an_explicit_seed_subset_is_not_incomplete_on_runs_board_but_is_on_shows(tmp_path):
+    """``run --seeds 0`` asked for seed 0 only: its board expects that seed; ``show`` of the
+    same records still says the protocol's other seeds were not run."""
+    rd = tmp_path / "r"
+    ran = run_cli("run", "-m", "pca,mean", "--seeds", "0", "--results-dir", str(rd), "--quiet")
+    assert ran.returncode == 0, ran.stderr
+    assert "pca" in ran.stdout and "INCOMPLETE" not in ran.stdout
+    shown = run_cli("show", "--results-dir", str(rd))
+    assert shown.returncode == 0 and "INCOMPLETE" in shown.stdout

@@ -175,6 +175,7 @@ def test_mnist_v2_board_names_the_same_1000_examples_for_every_model():
             continue
         shown.append(row.model)
         assert cell.n == len(recs) and cell.mean == pytest.approx(np.mean(per_seed), rel=1e-9)
-    assert shown == ["pca", "rbm", "rbm-256", "vae", "mean"]
+    # rows come best first by the headline metric, reference rows after: compare as a set
+    assert sorted(shown) == ["mean", "pca", "rbm", "rbm-256", "vae"] and shown[-1] == "mean"
     assert len(index) == 1000 and len(set(index.tolist())) == 1000
     assert not any("recomputed" in line for line in board.caption)

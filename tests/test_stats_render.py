@@ -52,7 +52,7 @@ def test_exports_contain_the_same_numbers():
     pca = next(r for r in board.rows if r.model == "pca")
     text = pca.cells["recon_mse"].text(5)
     md = export(board, "markdown")
-    assert f"**{text}**" in md
+    assert f"**▲ {text}**" in md  # the best: bold and ▲ (a mark plain text keeps)
     tex = export(board, "latex")
     assert "\\textbf{" in tex and "$\\pm$" in tex
     csv_text = export(board, "csv")

@@ -1,4 +1,7 @@
-"""Tuning: search spaces, the study store, validation-only trials, tuned boards, bad input.
+"""Tuning: search spaces, the study store, validation-only runs, tuned boards, bad input.
+
+Successive halving itself (rungs, the equal budget, resume, the defaults kept) is tested in
+``tests/test_tune_halving.py``.
 
 The test plugin (``tests/tuning_plugin.py``) is installed as a third-party distribution, so
 the CLI, its run hosts and the in-process registry all load it through its entry point.
@@ -36,7 +39,10 @@ from aebench.stats.expected import expected_best
 from aebench.tuning import Choice, Float, Int, check_space, store, tune
 
 SOURCE = (Path(__file__).parent / "tuning_plugin.py").read_text()
-TRIALS = ("--trials", "4", "--threads", "1")
+#: the smallest bracket of the tunetoy protocols (budget 512, batch 32, seeds 0 and 1): two
+#: configurations through rungs 32, 160 and 512 samples, the top on two seeds: 6 runs
+TRIALS = ("--budget", "2432", "--threads", "1")
+STUDY = "spy-ae~sh-2432.sqlite3"
 
 
 @pytest.fixture(scope="module")
@@ -219,8 +225,9 @@ def test_no_trial_reaches_a_test_example_and_the_board_does(env, tmp_path, here)
     )
     assert rc == 0, err
     assert not spy.exists(), spy.read_text()
-    assert len(trials_of(rd / "tuning/tunetoy-v1/tunetoy/spy-ae.sqlite3")) == 4
-    assert len(trials_of(rd / "tuning/tunetoy-anomaly-v1/tunetoy/spy-ae.sqlite3")) == 4
+    # the defaults always finish; a challenger that fails stops there
+    assert len(trials_of(rd / f"tuning/tunetoy-v1/tunetoy/{STUDY}")) >= 4
+    assert len(trials_of(rd / f"tuning/tunetoy-anomaly-v1/tunetoy/{STUDY}")) >= 4
     assert not list(rd.rglob("*.npz")) and not list(rd.rglob("*.json"))  # no trial arrays
     rc, _, err = here(
         "run", "-p", "tunetoy", "-m", "spy-ae", "--seeds", "0", "-q", "--results-dir", str(rd)
@@ -232,74 +239,88 @@ def test_no_trial_reaches_a_test_example_and_the_board_does(env, tmp_path, here)
 # -- the study store -------------------------------------------------------------------------
 
 
-def test_tune_keeps_every_trial_and_writes_a_tuned_board_beside_the_defaults(env, tmp_path, here):
+def test_tune_keeps_every_run_and_writes_a_tuned_board_beside_the_defaults(env, tmp_path, here):
     rd = tmp_path / "runs"
     rc, _, err = here(
         "run", "-p", "tunetoy", "-m", "spy-ae,plain-ae", "-q", "--results-dir", str(rd)
     )
     assert rc == 0, err
-    res = tune_cli(rd, env, "-m", "spy-ae,plain-ae", *TRIALS, "--sampler", "tpe")
+    res = tune_cli(
+        rd, env, "-m", "spy-ae,plain-ae", "--budget", "2560", "--threads", "1", "--sampler", "tpe"
+    )
     assert res.returncode == 0, res.stderr
-    trials = trials_of(rd / "tuning/tunetoy-v1/tunetoy/spy-ae.sqlite3")
-    assert len(trials) == 4 and not (rd / "tuning/tunetoy-v1/tunetoy/plain-ae.sqlite3").exists()
+    study = rd / "tuning/tunetoy-v1/tunetoy/spy-ae~sh-2560.sqlite3"
+    trials = trials_of(study)
+    assert not list((rd / "tuning/tunetoy-v1/tunetoy").glob("plain-ae*.sqlite3"))
+    first = [t for t in trials if t.user_attrs["rung"] == 0]
+    assert len(first) == 6 and trials[0].user_attrs["defaults"] and not trials[0].params
     for t in trials:
         a = t.user_attrs
-        assert {"status", "seed", "config", "metrics", "time", "run"} <= set(a)
-        assert a["config"]["mode"] == t.params["mode"] and a["seed"] == 0
+        assert {"status", "seed", "config", "rung", "budget", "samples", "time", "run"} <= set(a)
         assert a["time"]["wall_s"] > 0 and a["run"]["software"]["aebench"]
-        if t.params["mode"] in ("ok", "ok2"):
+        mode = dict(trials[a["config"]].params).get("mode", "ok")
+        if mode in ("ok", "ok2"):
             assert t.state.name == "COMPLETE" and t.value == a["metrics"]["val_recon_mse"]
-        else:  # failed or diverged: FAIL with its status, never a value
+            assert a["samples"] == {0: 32, 1: 160, 2: 512}[a["rung"]]  # what it trained
+        else:  # failed or diverged: FAIL with its status, never a value, its budget charged
             assert t.state.name == "FAIL" and t.value is None and a["value"] is None
-            assert a["status"] == {"raise": "failed", "nan": "diverged"}[t.params["mode"]]
+            assert a["status"] == {"raise": "failed", "nan": "diverged"}[mode]
+            assert a["rung"] == 0 and a["samples"] == 32
     assert {t.state.name for t in trials} == {"COMPLETE", "FAIL"}  # both kinds were tried
     records, problems = storage.load_records(rd)
     assert not problems
     groups = {r["group"] for r in records}
-    assert groups == {"tunetoy-v1", "tunetoy-v1~tuned-4"}
-    tuned = [r for r in records if r["group"] == "tunetoy-v1~tuned-4"]
+    assert groups == {"tunetoy-v1", "tunetoy-v1~tuned-sh-2560"}
+    tuned = [r for r in records if r["group"] == "tunetoy-v1~tuned-sh-2560"]
     assert sorted(r["seed"] for r in tuned) == [0, 0, 1, 1]  # the protocol's seeds
-    best = min((t for t in trials if t.state.name == "COMPLETE"), key=lambda t: t.value)
+    top = [t for t in trials if t.user_attrs["rung"] == 2 and t.state.name == "COMPLETE"]
+    means = {}
+    for t in top:
+        means.setdefault(t.user_attrs["config"], []).append(t.value)
+    best = min(means, key=lambda c: (sum(means[c]) / 2, c))
     spy = next(r for r in tuned if r["model"]["name"] == "spy-ae")
-    assert spy["tuning"]["best_trial"] == best.number
-    assert spy["model"]["config"]["width"] == best.params["width"]
-    assert spy["model"]["config"]["lr"] == pytest.approx(best.params["lr"])
+    assert spy["tuning"]["best_config"] == best
+    for k, v in trials[best].params.items():
+        assert spy["model"]["config"][k] == pytest.approx(v)
     assert "recon_mse" in spy["metrics"]  # the board is on the test split
     # show presents both boards; the tuned one says how it was tuned
-    rc, out, _ = here("show", "-p", "tunetoy-v1", "--results-dir", str(rd))
-    assert "tunetoy · tunetoy-v1 " in out and "tunetoy · tunetoy-v1~tuned-4" in out
-    assert "TUNED, 4 trials each (tpe sampler" in out
-    assert "plain-ae — defaults (no search space)" in out
+    rc, out, _ = here("show", "-p", "tunetoy-v1", "--explain", "--results-dir", str(rd))
+    assert "tunetoy · tunetoy-v1 " in out and "tunetoy · tunetoy-v1~tuned-sh-2560" in out
+    assert "TUNED by successive halving: 2,560 training samples per model" in out
+    assert "tpe sampler" in out and "plain-ae — defaults (no search space)" in out
     # publish writes both boards and the budget figure of the tuned one
     rc, _, err = here("publish", "--results-dir", str(rd), "--out-dir", str(tmp_path / "pub"))
     assert rc == 0, err
-    assert (tmp_path / "pub/tunetoy-v1~tuned-4_tunetoy.md").exists()
+    assert (tmp_path / "pub/tunetoy-v1~tuned-sh-2560_tunetoy.md").exists()
     assert (tmp_path / "pub/tunetoy-v1_tunetoy.md").exists()
-    assert (tmp_path / "pub/figures/tunetoy-v1~tuned-4_tunetoy_tuning.png").stat().st_size
+    assert (tmp_path / "pub/figures/tunetoy-v1~tuned-sh-2560_tunetoy_tuning.png").stat().st_size
     assert not (tmp_path / "pub/figures/tunetoy-v1_tunetoy_tuning.png").exists()
-    # again: nothing new is tried and nothing rerun
+    # again: nothing new is run
     rc, _, err = here(
         "tune",
         "-p",
         "tunetoy",
         "-m",
         "spy-ae,plain-ae",
-        *TRIALS,
+        "--budget",
+        "2560",
+        "--threads",
+        "1",
         "--sampler",
         "tpe",
         "--results-dir",
         str(rd),
     )
     assert rc == 0, err
-    assert "4 trial(s) done, 0 to run" in err and "already recorded" in err
-    assert len(trials_of(rd / "tuning/tunetoy-v1/tunetoy/spy-ae.sqlite3")) == 4
+    assert f"{len(trials)} run(s) done, complete" in err and "already recorded" in err
+    assert len(trials_of(study)) == len(trials)
 
 
 @pytest.mark.e2e
-def test_kill_9_mid_study_loses_no_finished_trial_and_tune_continues_it(env, tmp_path):
+def test_kill_9_mid_study_loses_no_finished_run_and_tune_continues_it(env, tmp_path):
     rd, marker, log = tmp_path / "runs", tmp_path / "paused", tmp_path / "tune"
-    study = rd / "tuning/tunetoy-v1/tunetoy/spy-ae.sqlite3"
-    args = ("tune", "-p", "tunetoy", "-m", "spy-ae", "--trials", "6", "--threads", "1")
+    study = rd / f"tuning/tunetoy-v1/tunetoy/{STUDY}"
+    args = ("tune", "-p", "tunetoy", "-m", "spy-ae", *TRIALS)
     proc = start_cli(
         *args,
         "--no-board",
@@ -311,7 +332,7 @@ def test_kill_9_mid_study_loses_no_finished_trial_and_tune_continues_it(env, tmp
     end = time.monotonic() + 300
     while not marker.exists():
         assert proc.poll() is None, log.with_suffix(".err").read_text()
-        assert time.monotonic() < end, "the study never reached its 4th trial"
+        assert time.monotonic() < end, "the study never reached its 4th run"
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     assert proc.wait(timeout=60) == -signal.SIGKILL
@@ -322,14 +343,18 @@ def test_kill_9_mid_study_loses_no_finished_trial_and_tune_continues_it(env, tmp
     res = run_cli(*args, "--no-board", "--results-dir", str(rd), env=env)
     assert res.returncode == 0, res.stderr
     after = trials_of(study)
-    for t in after:  # every trial finished before the kill is as it was
+    for t in after:  # every run finished before the kill is as it was
         if t.number in finished:
             assert (t.state.name, t.value, t.params) == finished[t.number]
-    cut = after[max(before)]  # the trial the kill cut off: failed, and its values tried again
+    cut = after[max(before)]  # the run the kill cut off: failed, and run again once
     assert cut.state.name == "FAIL" and store.interrupted(cut)
-    retry = next(t for t in after if t.user_attrs.get("retry_of") == cut.number)
-    assert retry.params == cut.params and retry.state.name != "RUNNING"
-    assert len([t for t in after if not store.interrupted(t)]) == 6
+
+    def where(t):
+        return t.user_attrs["config"], t.user_attrs["rung"], t.user_attrs["seed"]
+
+    done = [where(t) for t in after if not store.interrupted(t)]
+    assert len(done) == len(set(done))  # no finished run ran twice
+    assert where(cut) in done and all(t.state.name != "RUNNING" for t in after)
 
 
 # -- bad input: one line, exit 2, nothing lost ----------------------------------------------
@@ -343,7 +368,7 @@ def studied(env, tmp_path_factory):
         for k, v in env.items():
             mp.setenv(k, v)
         for p in ("tunetoy", "tunetoy-anomaly"):
-            args = ["tune", "-p", p, "-m", "spy-ae", "--trials", "2", "-q", "--no-board"]
+            args = ["tune", "-p", p, "-m", "spy-ae", *TRIALS, "-q", "--no-board"]
             assert cli.main([*args, "--results-dir", str(rd)]) == 0
     return rd
 
@@ -356,22 +381,24 @@ def _one_line_error(rc: int, err: str) -> str:
 
 
 @pytest.mark.e2e
-def test_trials_0_is_one_line_in_a_subprocess_too(env, studied, tmp_path):
-    args = ("-m", "spy-ae", "--trials", "0", "--results-dir", str(studied))
+def test_budget_0_is_one_line_in_a_subprocess_too(env, studied, tmp_path):
+    args = ("-m", "spy-ae", "--budget", "0", "--results-dir", str(studied))
     res = run_cli_subprocess("tune", "-p", "tunetoy", *args, env=env)
     line = _one_line_error(res.returncode, res.stderr)
-    assert "--trials 0" in line and "at least 1" in line
+    assert "--budget 0" in line and "training samples per model" in line
 
 
 @pytest.mark.parametrize(
     "args, words",
     [
-        (("--trials", "0"), ["--trials 0", "at least 1"]),
-        (("--trials", "2", "--sampler", "grid"), ["--sampler", "'grid'", "random", "tpe"]),
-        (("--trials", "2", "--criterion", "test-mse"), ["--criterion test-mse", "val-recon-mse"]),
-        (("--trials", "2", "--criterion", "val-auroc"), ["reconstruction task", "val-recon-mse"]),
-        (("--trials", "2", "--trial-budget", "0"), ["--trial-budget 0", "positive"]),
-        (("--trials", "2", "-m", "bad-space"), ["'bad-space'", "'width'", "Float", "int"]),
+        (("--budget", "0"), ["--budget 0", "training samples per model"]),
+        (("--budget", "2431"), ["--budget 2,431", "smallest bracket", "2,432"]),
+        (("--budget", "6x", "--sampler", "grid"), ["--sampler", "'grid'", "random", "tpe"]),
+        (("--budget", "6x", "--criterion", "test-mse"), ["--criterion test-mse", "val-recon-mse"]),
+        (("--budget", "6x", "--criterion", "val-auroc"), ["reconstruction task", "val-recon-mse"]),
+        (("--budget", "6x", "--eta", "1"), ["--eta 1", "2 or more"]),
+        (("--budget", "6x", "--top-seeds", "3"), ["--top-seeds 3", "2 seed(s)"]),
+        (("--budget", "6x", "-m", "bad-space"), ["'bad-space'", "'width'", "Float", "int"]),
     ],
 )
 def test_bad_arguments_are_one_line_and_touch_no_study(studied, tmp_path, here, args, words):
@@ -390,12 +417,10 @@ def test_bad_arguments_are_one_line_and_touch_no_study(studied, tmp_path, here, 
 def test_a_study_file_from_another_protocol_is_refused_and_kept(studied, tmp_path, here):
     rd = tmp_path / "runs"
     shutil.copytree(studied, rd)
-    mine = rd / "tuning/tunetoy-v1/tunetoy/spy-ae.sqlite3"
-    shutil.copyfile(rd / "tuning/tunetoy-anomaly-v1/tunetoy/spy-ae.sqlite3", mine)
+    mine = rd / f"tuning/tunetoy-v1/tunetoy/{STUDY}"
+    shutil.copyfile(rd / f"tuning/tunetoy-anomaly-v1/tunetoy/{STUDY}", mine)
     before = digest(mine)
-    rc, _, err = here(
-        "tune", "-p", "tunetoy", "-m", "spy-ae", "--trials", "3", "--results-dir", str(rd)
-    )
+    rc, _, err = here("tune", "-p", "tunetoy", "-m", "spy-ae", *TRIALS, "--results-dir", str(rd))
     line = _one_line_error(rc, err)
     assert str(mine) in line and "tunetoy-anomaly-v1" in line and "move it back" in line
     assert digest(mine) == before
@@ -405,7 +430,7 @@ def test_a_study_file_from_another_protocol_is_refused_and_kept(studied, tmp_pat
 def test_a_corrupt_study_file_is_refused_and_kept(studied, tmp_path, here, content):
     rd = tmp_path / "runs"
     shutil.copytree(studied, rd)
-    path = rd / "tuning/tunetoy-v1/tunetoy/spy-ae.sqlite3"
+    path = rd / f"tuning/tunetoy-v1/tunetoy/{STUDY}"
     if content == "garbage":
         path.write_bytes(b"not a database at all, " * 100)
     elif content == "truncated":
@@ -417,9 +442,7 @@ def test_a_corrupt_study_file_is_refused_and_kept(studied, tmp_path, here, conte
         con.commit()
         con.close()
     before = digest(path)
-    rc, _, err = here(
-        "tune", "-p", "tunetoy", "-m", "spy-ae", "--trials", "3", "--results-dir", str(rd)
-    )
+    rc, _, err = here("tune", "-p", "tunetoy", "-m", "spy-ae", *TRIALS, "--results-dir", str(rd))
     line = _one_line_error(rc, err)
     assert str(path) in line and "move it aside" in line
     assert digest(path) == before
@@ -429,10 +452,10 @@ def test_a_corrupt_study_file_is_refused_and_kept(studied, tmp_path, here, conte
 
 
 def test_a_model_without_a_space_is_tuned_over_nothing(registry, tmp_path):
-    p = tune.plan(registry, ["plain-ae"], None, "tunetoy", 3)
+    p = tune.plan(registry, ["plain-ae"], None, "tunetoy", "6x")
     try:
         tune.open_studies(p, tmp_path, tune.Reporter())
-        tune.run_trials(p, None, 1, tune.Reporter())  # no trial to run: no executor needed
+        tune.run_studies(p, None, 1, tune.Reporter())  # nothing to run: no executor needed
         reqs = tune.board_requests(p, tmp_path)
     finally:
         p.close()
@@ -442,24 +465,29 @@ def test_a_model_without_a_space_is_tuned_over_nothing(registry, tmp_path):
     assert not (tmp_path / "tuning").exists()
 
 
-def test_all_trials_failed_means_defaults_said_so(registry, tmp_path):
+def test_every_challenger_failed_means_defaults_kept_said_so(registry, tmp_path):
     entry = registry.model("spy-ae")
     entry.search_space = {"mode": Choice("raise", "nan")}
-    p = tune.plan(registry, ["spy-ae"], None, "tunetoy", 3)
+    p = tune.plan(registry, ["spy-ae"], None, "tunetoy", "2432")
     data = runner.DataCache(registry, tmp_path, False, torch.device("cpu"))
     try:
         tune.open_studies(p, tmp_path, tune.Reporter())
-        tune.run_trials(p, InlineExecutor(registry, torch.device("cpu"), data), 1, tune.Reporter())
+        tune.run_studies(p, InlineExecutor(registry, torch.device("cpu"), data), 1, tune.Reporter())
         reqs = tune.board_requests(p, tmp_path)
     finally:
         p.close()
     info = dict(reqs[0].tuning)
-    assert info["chosen"] == "defaults (all 3 trials failed)" and reqs[0].config_overrides == ()
-    assert info["values"] == (None, None, None) and info["failed"] == 3
+    assert (
+        info["defaults_kept"]
+        and info["runner_up_config"] is None
+        and reqs[0].config_overrides == ()
+    )
+    assert info["configs"] == (2, 1, 1) and info["reached_top"] == 1  # the failed one stopped
+    assert [t[2] for t in info["top_values"]] == [True]
 
 
 def test_a_second_process_on_one_study_is_refused(registry, tmp_path):
-    key = tune.plan(registry, ["spy-ae"], None, "tunetoy", 2).models[0].key
+    key = tune.plan(registry, ["spy-ae"], None, "tunetoy", "6x").models[0].key
     first = store.open_study(tmp_path, key)
     try:
         with pytest.raises(AebenchError, match="being tuned by another aebench process"):
@@ -535,7 +563,7 @@ def test_a_protocol_family_is_tuned_member_by_member():
     if family is None:
         pytest.skip("no installed data set defines a protocol family")
     with pytest.raises(AebenchError, match="tune one at a time, e.g. -p "):
-        tune.plan(registry, ["pca"], None, family, 2)
+        tune.plan(registry, ["pca"], None, family, "6x")
 
 
 def test_a_model_that_does_not_apply_says_so_not_that_its_trials_failed(registry, tmp_path):
@@ -543,12 +571,14 @@ def test_a_model_that_does_not_apply_says_so_not_that_its_trials_failed(registry
 
     entry = registry.model("spy-ae")
     entry.search_space = {"mode": Choice("raise", "nan")}
-    p = tune.plan(registry, ["spy-ae"], None, "tunetoy", 3)
+    p = tune.plan(registry, ["spy-ae"], None, "tunetoy", "6x")
     try:
         tune.open_studies(p, tmp_path, tune.Reporter())
         study = p.models[0].study
         for _ in range(3):  # as _tell stores a run the data set does not suit
             trial = study.ask({"mode": entry.search_space["mode"].distribution()})
+            for k, v in {"config": trial.number, "rung": 0, "seed": 0, "samples": 32}.items():
+                trial.set_user_attr(k, v)
             trial.set_user_attr("status", "not-applicable")
             study.tell(trial, state=TrialState.FAIL)
         reqs = tune.board_requests(p, tmp_path)

@@ -1,4 +1,4 @@
-"""The ``aebench`` command: one module per subcommand (list, run, tune, show, export, plot,
+"""The ``aebench`` command: one module per subcommand (list, run, tune, show, compare, export, plot,
 publish, reproduce, compact), each with ``add_parser(sub)`` and ``run(args) -> exit status``;
 what they share is in :mod:`aebench.cli.common`.
 
@@ -22,6 +22,7 @@ from aebench import __version__
 # module, not the builtin: this module uses neither builtin by those names.
 from aebench.cli import (
     compact,
+    compare,
     export,
     list,
     plot,
@@ -37,7 +38,7 @@ from aebench.errors import AebenchError, AebenchWarning
 __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_USAGE", "build_parser", "main"]
 
 #: the subcommands in the order ``aebench --help`` lists them
-COMMANDS = (list, run, tune, show, export, plot, publish, reproduce, compact)
+COMMANDS = (list, run, tune, show, compare, export, plot, publish, reproduce, compact)
 
 
 class _Parser(argparse.ArgumentParser):

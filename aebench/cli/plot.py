@@ -25,7 +25,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from aebench.report import plots
+    from aebench.report import interpolation, plots
     from aebench.report.build import build_boards, records_of
 
     dirs, records = common.load_records(args)
@@ -36,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     out_dir = common.out_dir(args, dirs[0], "figures")
     for b in (b for b in boards if not b.members):  # a family's pictures are its members'
         recs = records_of(b, records)
-        for path in plots.all_figures(recs, out_dir, f"{b.group}_{b.dataset}", b.title):
+        stem = f"{b.group}_{b.dataset}"
+        figures = plots.all_figures(recs, out_dir, stem, b.title)
+        for path in figures + interpolation.grids(recs, out_dir, stem):
             Console().print(f"wrote {path}", highlight=False)
     return 0

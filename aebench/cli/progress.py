@@ -1,7 +1,14 @@
-"""Rich progress for a suite: one bar for the runs, one for the steps of the current run."""
+"""Progress for a suite: on a terminal, one bar for the runs and one for the current run's
+phase (training steps, then validation, the likelihood estimate with its settings, anomaly
+scoring, pictures: each named as it begins); piped to a file or another program, one line per
+finished run with a count and an estimate of the time left.
+
+Updates come from the training loop once an epoch (outside the step) and from a run host at
+most five times a second, so drawing them never slows training."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -39,9 +46,13 @@ class RichReporter(Reporter):
         self.running: list[RunRequest] = []
         self.finished: list[tuple[RunRequest, str]] = []
         self.total = 0
+        self.started = time.monotonic()
+        self.begun: dict[int, float] = {}  # by id(): a request holds dicts, so no hash
+        self.phase = ""
 
     def start(self, total: int) -> None:
         self.total = total
+        self.started = time.monotonic()
         if self.quiet or not self.console.is_terminal:  # a log gets the lines, not the bars
             return
         self.progress = Progress(
@@ -59,17 +70,43 @@ class RichReporter(Reporter):
 
     def begin(self, req: RunRequest, index: int) -> None:
         self.running.append(req)
+        self.begun[id(req)] = time.monotonic()
+        self.phase = ""
         if self.progress:
             self.progress.reset(
                 self.run_task,
                 total=1,
                 visible=True,
-                description=f"  {req.model} · {req.dataset} · seed {req.seed}",
+                description=self._label(req, "starting"),
             )
 
-    def step(self, done: int, total: int) -> None:
-        if self.progress:
-            self.progress.update(self.run_task, completed=done, total=total)
+    def _label(self, req: RunRequest | None, phase: str) -> str:
+        who = f"{req.model} · {req.dataset} · seed {req.seed}" if req else "run"
+        return f"  {who} · {phase}"
+
+    def step(self, done: int, total: int, phase: str = "training") -> None:
+        """A run's progress: ``done`` of ``total`` steps of ``phase`` (0 of 0: a phase whose
+        length is not known, shown as a pulsing bar)."""
+        if not self.progress:
+            return
+        req = self.running[-1] if len(self.running) == 1 else None
+        if phase != self.phase:  # a new bar: its own length, or none known (a pulsing bar)
+            self.phase = phase
+            self.progress.remove_task(self.run_task)
+            self.run_task = self.progress.add_task(
+                self._label(req, phase), total=total or None, completed=done
+            )
+        else:
+            self.progress.update(self.run_task, completed=done, total=total or None)
+
+    def eta(self) -> str:
+        """The time left at the pace so far (runs finished / time since the first began)."""
+        n = len(self.finished)
+        left = self.total - n
+        if not n or left <= 0:
+            return ""
+        per_run = (time.monotonic() - self.started) / n
+        return f"; about {_duration(per_run * left)} left"
 
     def end(self, req: RunRequest, record: dict[str, Any]) -> None:
         if req in self.running:
@@ -77,7 +114,10 @@ class RichReporter(Reporter):
         status = record["status"]
         self.finished.append((req, status))
         reason = f": {record['reason']}" if record.get("reason") else ""
-        line = f"[{_STYLE.get(status, 'white')}]{status}[/] {req.label}{reason}"
+        took = time.monotonic() - self.begun.pop(id(req), time.monotonic())
+        count = f"[{len(self.finished)}/{self.total}] "
+        line = f"{count}[{_STYLE.get(status, 'white')}]{status}[/] {req.label}{reason}"
+        line += f" · {_duration(took)}{self.eta()}"
         if self.progress:
             self.progress.advance(self.suite_task)
             self.progress.console.print(line, highlight=False, soft_wrap=True)
@@ -131,3 +171,12 @@ class RichReporter(Reporter):
             f"{len(s.done)} run(s): {counts or 'none'}{skipped}; records in {results_dir}",
             highlight=False,
         )
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``3 min``, ``1 h 05 min``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"

@@ -22,8 +22,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--site",
         metavar="DIR",
-        help="also a static web site there (opens from file://; inside --out-dir it links the "
-        "figures, elsewhere it copies them)",
+        nargs="?",
+        const="",
+        help="also a static web site (opens from file://), beside the tables in OUT_DIR/site "
+        "unless DIR says where (inside --out-dir it links the figures, elsewhere it copies them)",
     )
     p.add_argument(
         "--literature",
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     dirs = common.results_dirs(args)
     out_dir = common.out_dir(args, dirs[0])
     stale = common.stale(common.load_plugins(args))
-    site = Path(args.site) if args.site else None
+    site = None if args.site is None else (Path(args.site) if args.site else out_dir / "site")
     lit = Path(args.literature) if args.literature else None
     for flag, folder in (("--out-dir", out_dir), ("--site", site)):
         try:  # before anything is written: no half-published directory
@@ -53,5 +55,6 @@ def run(args: argparse.Namespace) -> int:
                 f"{flag} {folder}: cannot write there ({exc.strerror or exc}); pass another folder"
             ) from None
     for path in publish.publish(dirs, out_dir, not args.no_figures, stale, site, lit):
-        Console().print(f"wrote {path}", highlight=False)
+        # one line per file, never wrapped: a path split over lines cannot be pasted or grepped
+        Console().print(f"wrote {path}", highlight=False, soft_wrap=True, markup=False)
     return 0

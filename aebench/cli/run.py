@@ -4,11 +4,13 @@ leaderboard of what was run."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 from aebench.cli import common
 from aebench.errors import AebenchError
 from aebench.protocol import PRECISIONS
+from aebench.run.presets import PRESETS
 
 __all__ = ["add_parser", "parse_protocol_sets", "parse_seeds", "parse_sets", "run"]
 
@@ -38,9 +40,15 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--force", action="store_true", help="rerun runs that already have a record")
     p.add_argument(
         "--budget",
-        type=int,
+        type=_budget,
         metavar="SAMPLES",
-        help="override the training budget: the runs form a protocol VARIANT",
+        help="override the training budget: the runs form a protocol VARIANT ('quick': --quick)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke test: small training budget and small likelihood estimates (IWAE k, AIS "
+        "chains), a VARIANT marked QUICK on its board (README: --quick)",
     )
     p.add_argument(
         "--precision",
@@ -62,7 +70,40 @@ def add_parser(sub: Any) -> None:
         help="override a model config field (repeatable); recorded in the run",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=run)
+    research_options(p)
+    p.set_defaults(func=run, run_parser=p)
+
+
+def research_options(p: argparse.ArgumentParser) -> None:
+    """Run files, saved models and experiment trackers (README: Research workflow)."""
+    p.add_argument("--config", metavar="FILE", help="read the run's options from a TOML run file")
+    p.add_argument(
+        "--print-config", action="store_true", help="print this command's run file; run nothing"
+    )
+    p.add_argument(
+        "--save-models",
+        action="store_true",
+        help="keep each run's trained model beside its record (safetensors; aebench.load_model)",
+    )
+    p.add_argument(
+        "--mlflow",
+        action="store_true",
+        help="log each run to MLflow (or $AEBENCH_MLFLOW=1); pip install 'aebench[mlflow]'",
+    )
+    p.add_argument("--mlflow-uri", metavar="URI", help="MLflow tracking URI (implies --mlflow)")
+
+
+def _budget(text: str) -> int | str:
+    """``--budget``: a number of training samples, or ``quick`` (the ``--quick`` preset)."""
+    if text.strip().lower() == "quick":
+        return "quick"
+    try:
+        return int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of training samples: give one (e.g. 5000), or use "
+            "--quick (or --budget quick) for a smoke test with small evaluation settings too"
+        ) from None
 
 
 def parse_seeds(text: str | None) -> list[int] | None:
@@ -141,6 +182,7 @@ def parse_protocol_sets(items: list[str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from aebench.cli import config
     from aebench.cli.progress import RichReporter
     from aebench.cli.show import print_boards
     from aebench.dataset import default_data_dir
@@ -149,10 +191,20 @@ def run(args: argparse.Namespace) -> int:
     from aebench.run import grid, runner
     from aebench.run.provenance import resolve_device
 
+    if args.config:
+        config.apply(args, args.run_parser, args.config)
+    if args.print_config:
+        print(config.render(args, args.run_parser), end="")
+        return 0
     registry = common.load_plugins(args)
+    trackers = _trackers(args, registry)
     common.set_threads(args)
     seeds = parse_seeds(args.seeds)
-    overrides = {"budget_samples": args.budget} if args.budget else {}
+    if args.budget == "quick":  # --budget quick is --quick
+        args.budget, args.quick = None, True
+    overrides = dict(PRESETS["quick"]) if getattr(args, "quick", False) else {}
+    if args.budget:  # given with --quick, the budget asked for wins
+        overrides["budget_samples"] = args.budget
     if args.precision:
         overrides["precision"] = args.precision
     overrides.update(parse_protocol_sets(args.protocol_set))
@@ -170,6 +222,8 @@ def run(args: argparse.Namespace) -> int:
         overrides,
         parse_sets(args.set),
     )
+    if args.save_models:
+        requests = [dataclasses.replace(r, save_model=True) for r in requests]
     device = resolve_device(args.device)
     results_dir = storage.default_results_dir(args.results_dir)
     data = runner.DataCache(registry, default_data_dir(args.data_dir), not args.no_download, device)
@@ -186,11 +240,38 @@ def run(args: argparse.Namespace) -> int:
                 force=args.force,
                 reporter=reporter,
                 executor=executor,
+                trackers=trackers,
             )
     except KeyboardInterrupt:
         reporter.interrupted(results_dir)
         return common.EXIT_INTERRUPTED
     reporter.summary(summary, results_dir)
     groups = sorted({r.group for r in requests} | {r.protocol.family for r in requests} - {""})
-    print_boards(results_dir, groups, datasets={r.dataset for r in requests}, registry=registry)
+    print_boards(
+        results_dir,
+        groups,
+        datasets={r.dataset for r in requests},
+        registry=registry,
+        asked_seeds=seeds,
+    )
     return 0
+
+
+def _trackers(args: argparse.Namespace, registry: Any) -> dict[str, str]:
+    """What the command line asks of tracker plugins (``aebench_run_recorded``'s options);
+    ``--mlflow`` fails here, before any training, where its plugin or MLflow is missing."""
+    import importlib.util
+
+    options = {}
+    if args.mlflow or args.mlflow_uri:
+        options["mlflow"] = "1"
+        if args.mlflow_uri:
+            options["mlflow_uri"] = args.mlflow_uri
+        if "mlflow" not in registry.plugins:
+            raise AebenchError(
+                "--mlflow: the plugin 'mlflow' is not loaded; add --plugin mlflow to the "
+                "--plugin list, or drop it from --disable-plugin / $AEBENCH_DISABLE_PLUGINS"
+            )
+        if importlib.util.find_spec("mlflow") is None:
+            raise AebenchError("--mlflow: MLflow is not installed; pip install 'aebench[mlflow]'")
+    return options

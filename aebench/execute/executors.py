@@ -90,7 +90,7 @@ class _Completing(Executor):
 
     def _complete(self, req: RunRequest, out: Outcome) -> RunOutcome:
         if out.status is None and out.record is not None:
-            return RunOutcome(out.record, out.arrays)
+            return RunOutcome(out.record, out.arrays, out.weights)
         record = out.record or runner.new_record(self.registry, req, self.device)
         record.update(status=out.status, reason=out.reason, **out.extra)
         record["finished"] = datetime.now(timezone.utc).isoformat()

@@ -61,6 +61,8 @@ class Outcome:
     extra: dict[str, Any] = field(default_factory=dict)
     #: a finished run's arrays (numpy), stored beside its record
     arrays: dict[str, Any] = field(default_factory=dict)
+    #: its saved model (safetensors bytes), where the request asked to keep it
+    weights: bytes | None = None
 
 
 # --- messages ------------------------------------------------------------------------
@@ -111,7 +113,7 @@ class _Host:
             _send(self.proc.stdin, setup)
 
     def run(self, req: RunRequest, timeout: float | None, step: Step | None):
-        """``("done", (record, arrays), None)``, ``("timeout", None, begun)`` or
+        """``("done", (record, arrays, weights), None)``, ``("timeout", None, begun)`` or
         ``("died", why, begun)``."""
         try:
             _send(self.proc.stdin, (req, step is not None))
@@ -174,8 +176,8 @@ class Slot:
             kind, body, begun_now = self.host.run(req, timeout, step)
             begun = begun_now or begun
             if kind == "done":
-                record, arrays = body
-                return Outcome(record, arrays=arrays)
+                record, arrays, weights = body
+                return Outcome(record, arrays=arrays, weights=weights)
             self.close()
             if self.stop.is_set():  # the client stopped the host: nothing to record
                 return None
@@ -239,20 +241,21 @@ def main() -> None:
             k: v.detach().cpu().numpy() if isinstance(v, Tensor) else v
             for k, v in outcome.arrays.items()
         }
-        _send(out, ("done", (outcome.record, arrays)))
+        _send(out, ("done", (outcome.record, arrays, outcome.weights)))
 
 
 class _StepSender:
-    """Forwards training progress to the client, at most five times a second."""
+    """Forwards a run's progress to the client: a new phase at once, training steps at most
+    five times a second."""
 
     def __init__(self, out) -> None:
-        self.out, self.last = out, 0.0
+        self.out, self.last, self.phase = out, 0.0, "training"
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, done: int, total: int, phase: str = "training") -> None:
         now = time.monotonic()
-        if now - self.last > 0.2 or done == total:
-            self.last = now
-            _send(self.out, ("step", (done, total)))
+        if now - self.last > 0.2 or done == total or phase != self.phase:
+            self.last, self.phase = now, phase
+            _send(self.out, ("step", (done, total, phase)))
 
 
 def _build(setup: WorkerSetup) -> tuple[Registry, torch.device, DataCache]:

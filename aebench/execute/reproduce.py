@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from aebench.errors import AebenchError
-from aebench.run.metrics import TIMING_METRICS
+from aebench.run.metrics import is_timing
 
 __all__ = ["compare", "reproduce", "verdict"]
 
@@ -38,7 +38,7 @@ def compare(published: dict[str, Any], fresh: dict[str, Any], rtol: float) -> li
         return [f"status {published['status']} → {fresh['status']} ({fresh.get('reason')})"]
     old, new = published.get("metrics") or {}, fresh.get("metrics") or {}
     for key in sorted(set(old) | set(new)):
-        if key in TIMING_METRICS:
+        if is_timing(key):
             continue
         a, b = old.get(key), new.get(key)
         if a is None or b is None:
@@ -63,7 +63,7 @@ def verdict(
     from aebench.run import reproducibility
 
     kind = reproducibility.record_cpu_kind(published)
-    n = sum(1 for k in published.get("metrics") or {} if k not in TIMING_METRICS)
+    n = sum(1 for k in published.get("metrics") or {} if not is_timing(k))
     diffs = compare(published, fresh, 0.0)
     if kind == here:
         if diffs:

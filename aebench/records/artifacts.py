@@ -32,6 +32,10 @@ from aebench.records import groups, storage
 N_PICTURE = 16
 N_CODES = 2000
 N_SAMPLES = 64
+#: interpolations: test pairs (0, 1), (2, 3), … of the first test examples, decoded at this many
+#: evenly spaced points of the straight line between their codes, ends included
+N_PAIRS = 4
+N_STEPS = 8
 
 
 def sidecar(record_path: Path) -> Path:
@@ -112,7 +116,7 @@ def of_record(record: dict[str, Any]) -> dict[str, np.ndarray] | None:
 
 
 #: arrays only ``aebench plot`` reads; every other array feeds a table or a statistic
-PICTURES = ("picture_inputs", "picture_recons", "samples")
+PICTURES = ("picture_inputs", "picture_recons", "samples", "interpolations")
 FIGURE_ONLY = (*PICTURES, "codes", "code_view", "code_labels")
 
 
@@ -160,6 +164,7 @@ def picture_arrays(
             x = test_x[:N_PICTURE]
             out["picture_inputs"] = x
             out["picture_recons"] = model.reconstruct(x)
+            out["interpolations"] = interpolations(model, test_x)
         n = min(N_CODES, test_x.shape[0])
         codes = torch.cat([model.encode(test_x[i : i + 500]) for i in range(0, n, 500)])
         if codes.shape[1] > 0:
@@ -169,6 +174,25 @@ def picture_arrays(
         g = torch.Generator(device=test_x.device).manual_seed(seed)
         out["samples"] = model.sample(N_SAMPLES, g)
     return out
+
+
+@torch.no_grad()
+def interpolations(model, test_x: Tensor) -> Tensor | None:
+    """Decoded straight-line paths between the codes of test pairs (0, 1), (2, 3), …:
+    (pairs, N_STEPS, D) as uint8 (x · 255, clipped to [0, 1]: 25 kB for 4 pairs of 28×28),
+    ends included; None where there are too few test examples or the code is empty. Lecture
+    003's interpolation, done at evaluation time because models are not kept."""
+    n = min(N_PAIRS, test_x.shape[0] // 2)
+    if n < 1:
+        return None
+    z = model.encode(test_x[: 2 * n])
+    if z.dim() != 2 or z.shape[1] == 0:
+        return None
+    t = torch.linspace(0.0, 1.0, N_STEPS, device=z.device, dtype=z.dtype)[None, :, None]
+    start, end = z[0::2, None, :], z[1::2, None, :]
+    path = (start + t * (end - start)).reshape(n * N_STEPS, -1)  # (1 - t)·z₀ + t·z₁
+    images = model.decode(path).reshape(n, N_STEPS, -1).float()
+    return images.clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8)
 
 
 def compact(record_path: Path) -> int:

@@ -130,6 +130,9 @@ class Registry:
     plugins: dict[str, Origin] = field(default_factory=dict)
     #: every name more than one plugin registered, in the order found; none of them has it
     clashes: list[Clash] = field(default_factory=list)
+    #: the loaded plugins' hooks beyond registration (``pluggy``'s hook relay; None: none
+    #: loaded), e.g. ``hooks.aebench_run_recorded`` that the suite calls per record written
+    hooks: Any = field(default=None, repr=False)
     #: (what, name) -> its clash, for "model", "data set" and "protocol" (names and keys)
     _contested: dict[tuple[str, str], Clash] = field(default_factory=dict, repr=False)
     #: protocol key -> who defined it first, for the protocols of contested data sets

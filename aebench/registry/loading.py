@@ -109,6 +109,7 @@ def load_registry(
         origins[name] = Origin(plugin=name, dist=name, version="local")
 
     registry.plugins = dict(origins)
+    registry.hooks = pm.hook
     _call_each(pm, "aebench_register_datasets", registry, origins, registry.dataset_registrar)
     _call_each(pm, "aebench_register_models", registry, origins, registry.model_registrar)
     return registry

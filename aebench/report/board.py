@@ -116,6 +116,19 @@ class Row:
             return f"{self.verdict.upper()} ({self.verdict_reason}); {self.status}"
         return self.status
 
+    def short_status(self) -> str:
+        """The status without its reasons (the board's notes give them): "STALE; ok 3/3",
+        "DID NOT LEARN; ok 2/3", "failed: <the first 40 characters of why>"."""
+        parts = []
+        if self.verdict:
+            parts.append(self.verdict.upper())
+        if self.stale:
+            parts.append("STALE")
+        prefix = f"STALE ({self.stale}); "
+        status = self.status[len(prefix) :] if self.status.startswith(prefix) else self.status
+        status = status if len(status) <= 40 else status[:39] + "…"
+        return "; ".join([*parts, status])
+
 
 @dataclass
 class Board:
@@ -133,6 +146,10 @@ class Board:
     #: the newer version of this board's protocol (same data set) that has rows of today's
     #: code: this one is shown as recorded, never tested (:func:`aebench.records.groups.superseded`)
     superseded_by: str = ""
+    #: the seeds of its records, and the one line saying what the board is (the short
+    #: caption's first; :mod:`aebench.report.verdict`)
+    seeds: tuple[int, ...] = ()
+    summary: str = ""
 
 
 def metric_column(key: str, note: str = "") -> Column:

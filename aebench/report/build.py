@@ -27,6 +27,7 @@ from aebench.report.rows import (
     seeds_note,
 )
 from aebench.report.tuning import incomplete_note, not_yet_tuned
+from aebench.report.verdict import sort_rows
 
 __all__ = ["ANOMALY_COLUMNS", "BASE_COLUMNS", "SUPERSEDED_NOTE", "build_boards", "records_of"]
 
@@ -66,7 +67,13 @@ def build_boards(
         b.superseded_by = newer.get((b.group, b.dataset), "")
         if b.superseded_by:
             b.caption.append(SUPERSEDED_NOTE.format(newer=b.superseded_by))
-    return boards + family_boards(records, group, stale)
+    boards += family_boards(records, group, stale)
+    for b in boards:  # the answer first: best row on top, and a line saying what this is
+        recs = records_of(b, records)
+        b.seeds = tuple(sorted({r["seed"] for r in recs}))
+        b.summary = captions.summary_line(b.group, recs)
+        sort_rows(b)
+    return boards
 
 
 SUPERSEDED_NOTE = (
@@ -74,6 +81,24 @@ SUPERSEDED_NOTE = (
     "shown as recorded, with t intervals over seeds only and no significance marks; the "
     "statistics and ranks are {newer}'s."
 )
+
+
+#: the sign on a continuous density's NLL cell, and what the NLL column's header then says
+DENSITY_SIGN = "°"
+DENSITY_HEADER = f"{DENSITY_SIGN} density: not compared"
+
+
+def _mark_densities(rows: list, columns: list, nll: Any) -> None:
+    """A continuous density's NLL (e.g. PPCA's) is not comparable with the Bernoulli
+    likelihoods beside it: its cells say so, and the column's header says why."""
+    dense = [r for r in rows if r.like_kind == "density" and "nll" in r.cells and r.cells["nll"].n]
+    if not dense:
+        return
+    for r in dense:
+        r.cells["nll"].flag = DENSITY_SIGN
+    i = next(i for i, c in enumerate(columns) if c.key == "nll")
+    note = "\n".join(n for n in (nll.label() if nll else "", DENSITY_HEADER) if n)
+    columns[i].header = metric_column("nll", note).header
 
 
 def records_of(board: Board, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -100,6 +125,7 @@ def _board(
     rows = [build_row(name, rs, columns, stale, base) for name, rs in sorted(by_model.items())]
     rows.sort(key=lambda r: (r.reference, not r.ok, r.model))
     mark_best(rows, columns)
+    _mark_densities(rows, columns, nll)
     caption = captions.board_caption(group, recs)
     caption += gate.caption(rows, gate.gate_ratio(recs))
     if any(c.key in SPEED_COLUMNS for c in columns):

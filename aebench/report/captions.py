@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from aebench.run import thresholds
+from aebench.run.presets import preset_of
 from aebench.run.reproducibility import reproducibility_note
 from aebench.run.scored_inputs import eval_inputs_note
 
-__all__ = ["T_NOTE", "board_caption", "fit_kind"]
+__all__ = ["T_NOTE", "board_caption", "fit_kind", "summary_line"]
 
 
 def fit_kind(record: dict[str, Any]) -> str:
@@ -30,6 +31,31 @@ def _variant_text(recs: list[dict[str, Any]]) -> str:
     return f" ({', '.join(sorted(changes))})" if changes else ""
 
 
+def summary_line(title: str, recs: list[dict[str, Any]]) -> str:
+    """The one line that says what a board is: protocol, budget, data, seeds, device, and
+    whether it is a variant (a QUICK one above all: a smoke test, not a result)."""
+    if not recs:
+        return title
+    r0 = recs[0]
+    p, d = r0["protocol"], r0["dataset"]
+    seeds = sorted({r["seed"] for r in recs})
+    devices = sorted({str(r["device"].get("name")) for r in recs})
+    quick = any(preset_of(r) for r in recs)
+    changes = _variant_text(recs)
+    if len(changes) > 80 or any(r.get("tuning") for r in recs):
+        n = changes.count("=")
+        changes = f" ({n} override(s), listed by --explain)" if n else ""
+    if quick:
+        variant = f" · QUICK preset{changes}: a smoke test, not a result"
+    else:
+        variant = f" · VARIANT{changes}" if r0.get("variant") else ""
+    return (
+        f"{title}: code {p['code_size']}, budget {p['budget_samples']:,} samples; train "
+        f"{d.get('n_train', '?'):,}, test {d.get('n_test', '?'):,}; seeds "
+        f"{', '.join(map(str, seeds))}; {', '.join(devices)}{variant}."
+    )
+
+
 def board_caption(group: str, recs: list[dict[str, Any]]) -> list[str]:
     r0 = recs[0]
     p, d = r0["protocol"], r0["dataset"]
@@ -38,7 +64,12 @@ def board_caption(group: str, recs: list[dict[str, Any]]) -> list[str]:
         f"Protocol {p['key']} ({p.get('description') or p['dataset']}); fingerprint "
         f"{p['fingerprint']}"
         + (
-            f" — a VARIANT of the published protocol{_variant_text(recs)}"
+            (
+                " — QUICK preset (`--quick`): a smoke test, not a result"
+                if any(preset_of(r) for r in recs)
+                else ""
+            )
+            + f" — a VARIANT of the published protocol{_variant_text(recs)}"
             if "~" in group and not tuning
             else ""
         )

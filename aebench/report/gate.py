@@ -187,7 +187,7 @@ def caption(rows: list[Row], gate: float, members: tuple[str, ...] = ()) -> list
         "error, as a ratio to the training mean's (the mean image, on images) on the same "
         f"validation carve and averaged over its seeds, is not below {gate:g}×; one that "
         "learned but was still improving on most of its seeds over the last quarter of its "
-        "budget is NOT CONVERGED. Both are shown with their mark, never bold or ≈, and not "
+        "budget is NOT CONVERGED. Both are shown with their mark, never ▲ or =, and not "
         "ranked."
         + (
             f" In a member column {SIGNS[DID_NOT_LEARN]} marks did not learn and "

@@ -193,14 +193,18 @@ def _tuned_runs(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for rec in sorted(records, key=lambda r: r["seed"]):
         info = rec.get("tuning")
-        if info and info.get("values") and rec["model"]["name"] not in out:
+        values = info and (info.get("values") or info.get("top_values"))
+        if values and rec["model"]["name"] not in out:
             out[rec["model"]["name"]] = info
     return out
 
 
 def tuning_curves(records: list[dict[str, Any]], path: Path, title: str) -> Path | None:
-    """One line per tuned model: expected best validation figure after n of its N trials
-    (:func:`aebench.stats.expected.expected_best`; TPE's trials treated as exchangeable)."""
+    """One line per tuned model: the expected best validation figure (Dodge et al. 2019,
+    :func:`aebench.stats.expected.expected_best`) against what was spent. Successive halving:
+    over the full-budget figures of the configurations that reached the top rung, against the
+    study's training samples, shared out evenly among them; the earlier method: after n of its
+    N trials (TPE's trials treated as exchangeable)."""
     runs = _tuned_runs(records)
     if not runs:
         return None
@@ -208,31 +212,42 @@ def tuning_curves(records: list[dict[str, Any]], path: Path, title: str) -> Path
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colours = plt.get_cmap("tab20")
     info = next(iter(runs.values()))
+    halving = info.get("method") == "successive-halving"
+    figures = []
     for i, (name, tuning) in enumerate(sorted(runs.items())):
-        finished = [v for v in tuning["values"] if v is not None]
+        values = [v[1] for v in tuning["top_values"]] if halving else tuning["values"]
+        finished = [v for v in values if v is not None]
         if not finished:
             continue
-        ns = np.arange(1, len(tuning["values"]) + 1)
+        figures += finished
+        ns = np.arange(1, len(values) + 1)
         curve = [expected_best(finished, int(n), tuning["direction"]) for n in ns]
-        failed = len(tuning["values"]) - len(finished)
+        failed = len(values) - len(finished)
         label = name + (f" ({failed} failed)" if failed else "")
-        ax.plot(ns, curve, marker=".", lw=1.2, color=colours(i % 20), label=label)
+        xs = ns * tuning["spent"] / len(values) if halving else ns
+        ax.plot(xs, curve, marker=".", lw=1.2, color=colours(i % 20), label=label)
     from matplotlib.ticker import MaxNLocator
 
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("trials n")
-    ax.set_ylabel(f"expected best {info['criterion']} after n trials")
-    if info["direction"] == "minimize" and all(
-        v is None or v > 0 for t in runs.values() for v in t["values"]
-    ):
+    if not halving:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("training samples spent" if halving else "trials n")
+    what = "of n full-budget configurations" if halving else "after n trials"
+    ax.set_ylabel(f"expected best {info['criterion']} {what}")
+    if info["direction"] == "minimize" and figures and min(figures) > 0:
         ax.set_yscale("log")
     ax.legend(fontsize=7)
     sampler = info["sampler"]
-    if sampler != "random":
+    if sampler != "random" and not halving:
         sampler += " (trials treated as exchangeable)"
-    ax.set_title(
-        f"{title}\nexpected best validation figure (Dodge et al. 2019) over the finished "
-        f"trials; sampler {sampler}",
-        fontsize=8,
-    )
+    if halving:
+        sub = (
+            f"successive halving, {info['total']:,} samples per model: expected best of n of the "
+            "N configurations\nat the top rung (Dodge et al. 2019), at n/N of the samples spent"
+        )
+    else:
+        sub = (
+            "expected best validation figure (Dodge et al. 2019) over the finished trials; "
+            f"sampler {sampler}"
+        )
+    ax.set_title(f"{title}\n{sub}", fontsize=8)
     return save(fig, path)

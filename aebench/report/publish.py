@@ -16,7 +16,7 @@ from pathlib import Path
 
 from aebench.records import storage
 from aebench.records.groups import Staleness
-from aebench.report import literature, plots, ranking
+from aebench.report import interpolation, literature, plots, ranking
 from aebench.report.build import records_of
 from aebench.report.formats import export
 from aebench.report.publication import compose, stem
@@ -63,6 +63,7 @@ def publish(
         if figures and not b.members:  # a family's pictures are its members'
             recs = records_of(b, records)
             pub.figures[name] = plots.all_figures(recs, out_dir / "figures", name, b.title)
+            pub.figures[name] += interpolation.grids(recs, out_dir / "figures", name)
             written += pub.figures[name]
     names = {}
     for t in pub.tasks:

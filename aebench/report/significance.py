@@ -261,7 +261,7 @@ def _family_caption(board: Board, reps: Replicates, metric: str) -> list[str]:
             "over the same seeds (only seeds every member has, as the cell)."
         )
         lines.append(
-            f"Bold: the column's best; underlined (markdown _x_) or ≈ (terminal): not "
+            f"▲ (bold): the column's best; =: not "
             f"significantly worse than it at α = {ALPHA} (one-sided t-test of the paired "
             "difference, half a unit of the last digit shown as the margin, Holm-corrected over "
             "the column's comparisons; in the mean column the paired difference of family "
@@ -323,7 +323,7 @@ def _flags(board: Board, rows: dict[str, list[dict[str, Any]]]) -> list[str]:
     for row in board.rows:
         found = flags.likelihood_notes(rows.get(row.model, []))
         if found and row.cells["nll"].n:
-            row.cells["nll"].flag = flags.SIGN
+            row.cells["nll"].flag = f"{row.cells['nll'].flag} {flags.SIGN}".strip()
             notes += [f"{row.model}: {n}" for n in found]
     return notes
 
@@ -355,11 +355,11 @@ def _caption(board: Board, reps: Replicates, keys: list[str], notes: list[str]) 
     if tested:
         k = max(sum(r.cells[c.key].mark in ("tied", "worse") for r in board.rows) for c in tested)
         lines.append(
-            f"Underlined (markdown _x_) or ≈ (terminal): not significantly worse than the "
-            f"column's best (bold) at α = {ALPHA}: one-sided t-test of the paired difference "
+            f"=: not significantly worse than the "
+            f"column's best (▲, bold) at α = {ALPHA}: one-sided t-test of the paired difference "
             "(same resamples for both rows) exceeding half a unit of the last digit shown, "
             f"Holm-corrected over the column's comparisons (up to {k}). The best is "
-            "picked on the same data, so bold and underlined together are a set meant to hold "
+            "picked on the same data, so ▲ and = together are a set meant to hold "
             "the truly best row (Hsu's multiple comparisons with the best); reference rows and "
             "rows the learning gate marked are shown, not compared. The CSV export has each "
             "Holm-adjusted p-value."

@@ -37,6 +37,8 @@ class RunRequest:
     evaluate: str = "test"
     #: what the record says of how its configuration was chosen (``aebench.tuning``)
     tuning: tuple[tuple[str, Any], ...] = ()
+    #: keep the trained model (``--save-models``): its state is stored beside the record
+    save_model: bool = False
 
     @property
     def label(self) -> str:

@@ -56,6 +56,12 @@ TIMING_METRICS = frozenset(
 )
 
 
+def is_timing(key: str) -> bool:
+    """Whether a record's metric is a clock figure: one of ``TIMING_METRICS``, or a plugin's
+    diagnostic named in seconds (``diag.<name>_s``, e.g. a per-layer pretraining time)."""
+    return key in TIMING_METRICS or (key.startswith("diag.") and key.endswith("_s"))
+
+
 def sync(device: torch.device) -> None:
     """Wait for the device's queued work, so a timing around it measures the work itself."""
     if device.type == "cuda":

@@ -26,7 +26,7 @@ from aebench.errors import AebenchError, Diverged, one_line
 from aebench.model import Capabilities
 from aebench.records import storage
 from aebench.registry.entries import ModelEntry, Registry
-from aebench.run import determinism, implementation, provenance, steps
+from aebench.run import determinism, implementation, provenance, saved, steps
 from aebench.run.data import DataCache, Prepared, choose_view
 from aebench.run.evaluation import on_validation
 from aebench.run.grid import RunRequest, plan, variant_record
@@ -42,6 +42,9 @@ class RunOutcome:
 
     record: dict[str, Any]
     arrays: dict[str, Any] = field(default_factory=dict)
+    #: the trained model as a safetensors file (``aebench.run.saved``), for a request that
+    #: asked to keep it (``RunRequest.save_model``) and finished ``ok``; else None
+    weights: bytes | None = None
 
 
 def _config_dict(config: Any) -> dict[str, Any] | None:
@@ -134,13 +137,16 @@ def run_one(
         )
         return RunOutcome(_finish(record))
     arrays: dict[str, Any] = {}
+    weights = None
     phase = "training"  # what an out-of-memory error names
     try:
         with _torch_state_kept(record), determinism.settings(device) as det:
             record["device"]["determinism"] = det
             trained = _train(record, entry, config, req, prepared, view, device, progress)
+            if req.save_model:  # as fitted: what the evaluation below sees
+                weights = _keep(record, trained, proto.code_size)
             phase = "evaluation"
-            arrays = _evaluate(record, trained, caps, req, prepared, device)
+            arrays = _evaluate(record, trained, caps, req, prepared, device, progress)
     except Diverged as exc:
         record.update(status="diverged", reason=str(exc), diverged_step=exc.step)
     except torch.cuda.OutOfMemoryError:
@@ -158,7 +164,22 @@ def run_one(
         )
     except Exception as exc:
         record.update(status="failed", reason=one_line(exc), traceback=traceback.format_exc())
-    return RunOutcome(_finish(record), arrays)
+    if record["status"] != "ok":
+        record.pop("saved_model", None)
+        weights = None
+    return RunOutcome(_finish(record), arrays, weights)
+
+
+def _keep(record: dict[str, Any], trained: steps.Trained, code_size: int) -> bytes | None:
+    """The fitted model as a safetensors file; None, with the reason in the record, for a
+    model that cannot be saved (one holding a scikit-learn estimator, say)."""
+    try:
+        blob = saved.capture(trained.model, trained.inputs.spec, code_size, record)
+    except NotImplementedError as exc:
+        record["saved_model"] = {"saved": False, "reason": f"cannot be saved: {exc}"}
+        return None
+    record["saved_model"] = {"saved": True, "format": "safetensors", "bytes": len(blob)}
+    return blob
 
 
 def _train(
@@ -191,9 +212,10 @@ def _evaluate(
     req: RunRequest,
     prepared: Prepared,
     device: torch.device,
+    progress: Callable[..., None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate the fitted model into the record (status ``ok`` once all is done); returns
-    the arrays stored beside the record."""
+    the arrays stored beside the record. ``progress`` hears each phase as it begins."""
     proto = req.protocol
     model, inputs, fitted = trained.model, trained.inputs, trained.fitted
     ectx = steps.eval_context(proto, req.seed, device, inputs.train_x)
@@ -206,16 +228,19 @@ def _evaluate(
         record["metrics"] = {**metrics, "fit_s": fitted.fit_s, "eval_s": time.perf_counter() - t1}
         record["status"] = "ok"
         return {}
+    _phase(progress, steps.test_phase(proto, caps))
     test = steps.evaluate_test(model, inputs, evald, prepared, proto, ectx)
     record["likelihood_examples"] = test.likelihood_examples
     if test.likelihood_note is not None:
         record["likelihood_note"] = test.likelihood_note
     metrics, per_example = test.metrics, test.per_example
+    _phase(progress, "validation")
     val_mse = steps.validation_recon_mse(model, inputs, proto)
     if val_mse is not None:
         metrics["val_recon_mse"] = val_mse
     record["learning"] = steps.learning_record(model, inputs, proto, fitted, val_mse)
     if inputs.anomaly:
+        _phase(progress, "anomaly scoring")
         scored = steps.score_anomalies(model, inputs, evald, prepared, proto, device)
         per_example.update(test_scores=scored.test_scores, test_anomalous=scored.test_anomalous)
         metrics.update(scored.metrics)
@@ -226,11 +251,20 @@ def _evaluate(
         record["warnings"] = [warning]
     record["metrics"] = metrics
     record["likelihood"] = test.likelihood
+    _phase(progress, "pictures")
     pictures = steps.pictures(model, inputs, prepared, req.seed, proto, caps, device)
     record["model"]["parameters"] = model.parameter_count()
     record["status"] = "ok"
     # per-example values (paired tests, curves) and pictures go beside the record (.npz)
     return {**per_example, **pictures}
+
+
+def _phase(progress: Callable[..., None] | None, phase: str) -> None:
+    """Tell ``progress`` that the run's next phase begins (done 0 of 0: a phase without steps
+    of its own); a callback that takes only (done, total) hears the training steps only."""
+    if progress is not None:
+        with contextlib.suppress(TypeError):
+            progress(0, 0, phase)
 
 
 @contextlib.contextmanager

@@ -287,6 +287,17 @@ class TestEvaluation:
     likelihood_note: str | None  #: why no likelihood was estimated, if none was
 
 
+def test_phase(proto: Protocol, caps: Any) -> str:
+    """What the progress display calls the test evaluation: the likelihood estimate with its
+    settings where one runs (often most of a run's time), else the test set's metrics."""
+    if caps.likelihood in ("bound", "estimate") and proto.estimates_likelihoods:
+        return (
+            f"likelihood estimate (IWAE k={proto.iwae_k:,}; AIS {proto.ais_chains} chains × "
+            f"{proto.ais_betas:,} temperatures × {proto.ais_runs})"
+        )
+    return "test metrics"
+
+
 def evaluate_test(
     model: Model,
     inputs: RunInputs,

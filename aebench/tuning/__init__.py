@@ -1,4 +1,5 @@
-"""Tuning: an equal budget of trials for every model, chosen on validation data only.
+"""Tuning: an equal budget of training samples for every model, spent by successive halving
+and chosen at the protocol's budget on validation data only.
 
 A model plugin declares its search space with the ranges here (no Optuna needed to declare
 one); ``aebench tune`` (``aebench.cli.tune``) runs the studies and the tuned board.

@@ -1,12 +1,14 @@
-"""The study store: one Optuna study per (protocol, data set, model) in an SQLite file.
+"""The study store: one Optuna study per (protocol, data set, model, budget) in an SQLite file.
 
-``<results-dir>/tuning/<protocol-key>/<dataset>/<model>.sqlite3`` (a named criterion or a
-reduced trial budget adds ``~<criterion>`` / ``~budget-<N>`` to the name). Only the tuning
-process writes it, one told trial at a time, so a kill loses no finished trial; a trial a kill
-left running is marked failed (``status`` interrupted) and its configuration queued again when
-the study is next opened. The study's identity (protocol fingerprint, model, criterion,
-sampler, search space) is stored with it and checked before anything is written, so a file
-that belongs elsewhere is refused, never extended.
+``<results-dir>/tuning/<protocol-key>/<dataset>/<model>~sh-<total>.sqlite3`` (a named criterion
+adds ``~<criterion>``). Each trial is one run: a configuration at one rung on one seed, its
+rung, budget, seed, configuration and validation figure in the trial's user attributes. Only
+the tuning process writes it, one told run at a time, so a kill loses no finished run; a run
+a kill left running is marked failed (``status`` absent: interrupted) when the study is next
+opened, and the search asks for it again. The study's identity (protocol fingerprint, model,
+criterion, bracket, sampler, search space) is stored with it and checked before anything is
+written, so a file that belongs elsewhere is refused, never extended. Studies of the earlier
+method (``<model>.sqlite3``, format 1: trials at one budget) are read by nothing here.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from aebench.errors import AebenchError
 from aebench.protocol import Protocol
 from aebench.tuning.criteria import DEFAULT, Criterion
+from aebench.tuning.halving import Bracket
 
 __all__ = [
     "FORMAT",
@@ -35,31 +38,34 @@ __all__ = [
     "study_path",
 ]
 
-FORMAT = 1
+FORMAT = 2
 _ATTR = "aebench"
 #: identity fields: a study continues only where all of them agree
 _IDENTITY = ("protocol", "fingerprint", "dataset", "model", "criterion")
+#: the bracket: another one plans other rungs, so it is another study
+_BRACKET = ("total", "eta", "rungs", "top_seeds")
 
 
 @dataclass(frozen=True)
 class StudyKey:
     """What makes two tuning runs the same study."""
 
-    protocol: Protocol  #: the protocol the board is run under
-    trial_protocol: Protocol  #: what each trial runs under (a reduced budget, or the same)
+    protocol: Protocol  #: the protocol the board is run under (its budget: the top rung's)
     dataset: str
     model: str
     criterion: Criterion
     sampler: str
     seed: int
     space: dict[str, str]
-    trial_budget: int | None = None
+    bracket: Bracket
 
     def attrs(self) -> dict[str, Any]:
+        b = self.bracket
         return {
             "format": FORMAT,
+            "method": "successive-halving",
             "protocol": self.protocol.key,
-            "fingerprint": self.trial_protocol.fingerprint(),
+            "fingerprint": self.protocol.fingerprint(),
             "dataset": self.dataset,
             "model": self.model,
             "criterion": self.criterion.name,
@@ -67,16 +73,15 @@ class StudyKey:
             "sampler": self.sampler,
             "seed": self.seed,
             "space": self.space,
-            "trial_budget": self.trial_budget,
+            **{k: getattr(b, k) for k in _BRACKET},
+            "rung_budgets": b.budgets(),
         }
 
 
 def study_path(results_dir: Path, key: StudyKey) -> Path:
-    name = key.model
+    name = f"{key.model}~sh-{key.bracket.total}"
     if key.criterion.name != DEFAULT.get(key.protocol.task):
         name += f"~{key.criterion.name}"
-    if key.trial_budget is not None:
-        name += f"~budget-{key.trial_budget}"
     return results_dir / "tuning" / key.protocol.key / key.dataset / f"{name}.sqlite3"
 
 
@@ -186,6 +191,12 @@ def _check_identity(path: Path, found: dict[str, Any] | None, key: StudyKey) -> 
             f"study {path} was sampled with --sampler {found.get('sampler')}; continue it with "
             f"that sampler, or move the file aside to start over with {key.sampler}"
         )
+    if any(found.get(k) != want[k] for k in _BRACKET):
+        found_args = " ".join(f"--{k.replace('_', '-')} {found.get(k)}" for k in _BRACKET[1:])
+        raise AebenchError(
+            f"study {path} was planned with {found_args}; continue it with those, or move the "
+            "file aside to start over with the new bracket"
+        )
     if found.get("space") != key.space:
         raise AebenchError(
             f"the search space of {key.model} changed since study {path} began; move the file "
@@ -208,8 +219,8 @@ class OpenStudy:
 
 
 def open_study(results_dir: Path, key: StudyKey) -> OpenStudy:
-    """The study at its path, created or continued; interrupted trials are marked so and
-    their configurations queued again. Refuses a file that is not this study before writing
+    """The study at its path, created or continued; interrupted runs are marked so (the
+    search asks for them again). Refuses a file that is not this study before writing
     anything to it."""
     import optuna
 
@@ -246,11 +257,12 @@ def open_study(results_dir: Path, key: StudyKey) -> OpenStudy:
 
 
 def _recover(study) -> None:
-    """Settle the trials a dead process left RUNNING (the lock says none is alive).
+    """Settle the runs a dead process left RUNNING (the lock says none is alive).
 
-    ``status`` is the last thing stored before a trial is told, so one that has it had
+    ``status`` is the last thing stored before a run is told, so one that has it had
     finished: it is told now from what it stored. One without was cut off: it becomes FAIL
-    without a ``status`` (what marks it interrupted) and its configuration is queued again.
+    without a ``status`` (what marks it interrupted); the search sees the run missing and asks
+    for it again.
     """
     from optuna.trial import TrialState
 
@@ -258,11 +270,8 @@ def _recover(study) -> None:
         status, value = t.user_attrs.get("status"), t.user_attrs.get("value")
         if status == "ok" and value is not None:
             study.tell(t.number, value)
-        elif status is not None:
-            study.tell(t.number, state=TrialState.FAIL)
         else:
             study.tell(t.number, state=TrialState.FAIL)
-            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
 
 
 def interrupted(trial) -> bool:
@@ -271,8 +280,8 @@ def interrupted(trial) -> bool:
 
 
 def counted(study) -> list:
-    """The trials that count against the budget, in trial order: finished or failed ones, not
-    those interrupted (they are queued again)."""
+    """The runs that count, in trial order: finished or failed ones, not those interrupted
+    (the search asks for them again)."""
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))

@@ -23,6 +23,10 @@ NLL(v) = F(v) + log Z with the free energy F exact; log Z is estimated by AIS fr
 models (the data's base rate and the uniform model) and the larger estimate reported, since AIS
 underestimates log Z on average; a disagreement of more than a nat is flagged in the record.
 The pseudo-likelihood is reported beside it, clearly labelled: it is not a likelihood.
+
+:func:`cd_update` is the project's one contrastive-divergence step: this model's fit and
+``deep_ae``'s greedy pretraining (which adds linear, unit-variance Gaussian hidden units for its
+top RBM and rbm.m's momentum) both call it.
 """
 
 from __future__ import annotations
@@ -92,6 +96,85 @@ def _betas(n: int, schedule: str) -> Tensor:
     return torch.from_numpy(u if schedule == "linear" else np.interp(u, *_SM08_KNOTS))
 
 
+def hidden_mean(v: Tensor, weight: Tensor, hbias: Tensor, linear: bool = False) -> Tensor:
+    """E[h | v]: σ(vW + b) for logistic hidden units, vW + b for linear (unit-variance
+    Gaussian) ones (Hinton & Salakhutdinov 2006's top layer, ``rbmhidlinear.m``)."""
+    z = torch.addmm(hbias, v, weight)
+    return z if linear else z.sigmoid_()
+
+
+def sample_hidden(mean: Tensor, g: torch.Generator, linear: bool = False) -> Tensor:
+    """h ~ p(h | v) given its mean: Bernoulli, or the mean plus N(0, 1) noise when linear."""
+    if linear:
+        return mean + torch.randn(mean.shape, generator=g, device=mean.device, dtype=mean.dtype)
+    return _bernoulli(mean, g)
+
+
+@torch.no_grad()
+def cd_update(
+    weight: Tensor,
+    vbias: Tensor,
+    hbias: Tensor,
+    v0: Tensor,
+    g: torch.Generator,
+    *,
+    lr: float,
+    k: int = 1,
+    persistent: bool = False,
+    chain: Tensor | None = None,
+    sample_visible: bool = False,
+    weight_decay: float = 0.0,
+    linear_hidden: bool = False,
+    momentum: float = 0.0,
+    velocity: tuple[Tensor, Tensor, Tensor] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """One CD-k (PCD-k with ``persistent``) update of an RBM with binary (or [0, 1]
+    probability) visible units, in place: the project's one contrastive-divergence step.
+
+    ``v0`` may hold probabilities rather than binary states (a stacked RBM trains on the layer
+    below's p(h|v), as Hinton & Salakhutdinov's ``rbm.m`` does). Hidden units are logistic, or
+    with ``linear_hidden`` linear with unit-variance Gaussian noise. The gradient is plain SGD
+    on the batch mean of <v hᵀ>_data - <v hᵀ>_model with the hidden *means* on both sides.
+    With ``velocity`` (zero tensors shaped like weight, vbias, hbias, updated in place) the
+    step is rbm.m's: increment = ``momentum`` · increment + lr · (gradient - weight cost · W).
+    Returns p(v | h₀) (the chain's first reconstruction) and the last hidden states (PCD's
+    chain for the next call)."""
+    ph0 = hidden_mean(v0, weight, hbias, linear_hidden)
+    h = sample_hidden(ph0, g, linear_hidden)
+    pv = pv0 = torch.addmm(vbias, h, weight.T).sigmoid_()
+    if persistent:
+        h = h if chain is None else chain
+        pv = torch.addmm(vbias, h, weight.T).sigmoid_()
+    for step in range(k):
+        last = step + 1 == k
+        # PCD's chains must stay Gibbs chains; CD may end on probabilities (Hinton §3.3).
+        v = pv if last and not (sample_visible or persistent) else _bernoulli(pv, g)
+        ph = hidden_mean(v, weight, hbias, linear_hidden)
+        if not last or persistent:
+            h = sample_hidden(ph, g, linear_hidden)
+        if not last:
+            pv = torch.addmm(vbias, h, weight.T).sigmoid_()
+    # Plain SGD on the batch-mean gradient <vhᵀ>_data - <vhᵀ>_model, in place; every batch is
+    # full (FitContext drops a partial last one), so no batch is over-weighted.
+    step_lr = lr / v0.shape[0]
+    if velocity is not None:
+        dw, dvb, dhb = velocity
+        grad_w = torch.addmm(v0.T @ ph0, v.T, ph, alpha=-1.0)
+        dw.mul_(momentum).add_(grad_w, alpha=step_lr).add_(weight, alpha=-lr * weight_decay)
+        dvb.mul_(momentum).add_(v0.sum(0).sub_(v.sum(0)), alpha=step_lr)
+        dhb.mul_(momentum).add_(ph0.sum(0).sub_(ph.sum(0)), alpha=step_lr)
+        weight.add_(dw)
+        vbias.add_(dvb)
+        hbias.add_(dhb)
+        return pv0, h
+    if weight_decay:
+        weight.mul_(1.0 - lr * weight_decay)
+    weight.addmm_(v0.T, ph0, alpha=step_lr).addmm_(v.T, ph, alpha=-step_lr)
+    vbias.add_(v0.sum(0).sub_(v.sum(0)), alpha=step_lr)
+    hbias.add_(ph0.sum(0).sub_(ph.sum(0)), alpha=step_lr)
+    return pv0, h
+
+
 class RBM(nn.Module, Model):
     """Bernoulli-Bernoulli RBM, CD-k or PCD-k, with an AIS likelihood."""
 
@@ -124,37 +207,18 @@ class RBM(nn.Module, Model):
 
     @torch.no_grad()
     def fit(self, train: Tensor, ctx: FitContext) -> None:
-        cfg, g = self.config, ctx.generator
+        cfg = self.config
         # Hinton's guide: start the visible biases at the data's log-odds, hidden biases at 0.
         self.vbias.copy_(_log_odds(train))
         chain = None  # PCD's persistent hidden states
         for v0 in ctx.batches(train):
-            ph0 = self.encode(v0)
-            h = _bernoulli(ph0, g)
-            pv = self.decode(h)
+            pv, chain = cd_update(
+                self.weight, self.vbias, self.hbias, v0, ctx.generator,
+                lr=cfg.lr, k=cfg.k, persistent=cfg.persistent, chain=chain,
+                sample_visible=cfg.sample_visible, weight_decay=cfg.weight_decay,
+            )  # fmt: skip
             # Hinton's reconstruction error, free here: p(v|h₀) is the CD chain's first step.
             ctx.log(F.mse_loss(pv, v0))
-            if cfg.persistent:
-                h = h if chain is None else chain
-                pv = self.decode(h)
-            for step in range(cfg.k):
-                last = step + 1 == cfg.k
-                # PCD's chains must stay Gibbs chains; CD may end on probabilities (Hinton §3.3).
-                v = pv if last and not (cfg.sample_visible or cfg.persistent) else _bernoulli(pv, g)
-                ph = self.encode(v)
-                if not last or cfg.persistent:
-                    h = _bernoulli(ph, g)
-                if not last:
-                    pv = self.decode(h)
-            chain = h
-            # Plain SGD on the batch-mean gradient <vhᵀ>_data - <vhᵀ>_model, in place; every
-            # batch is full (ctx drops a partial last one), so no batch is over-weighted.
-            lr = cfg.lr / v0.shape[0]
-            if cfg.weight_decay:
-                self.weight.mul_(1.0 - cfg.lr * cfg.weight_decay)
-            self.weight.addmm_(v0.T, ph0, alpha=lr).addmm_(v.T, ph, alpha=-lr)
-            self.vbias.add_(v0.sum(0).sub_(v.sum(0)), alpha=lr)
-            self.hbias.add_(ph0.sum(0).sub_(ph.sum(0)), alpha=lr)
 
     @torch.no_grad()
     def ais_log_z(

@@ -41,7 +41,7 @@ import jinja2
 
 from aebench.records import storage
 from aebench.records.storage import slug
-from aebench.report import literature, ranking
+from aebench.report import interpolation, literature, ranking, verdict
 from aebench.report.board import Board, Row
 from aebench.report.build import records_of
 from aebench.report.formats import to_rows
@@ -89,8 +89,9 @@ def write_site(pub: Publication, site_dir: Path, out_dir: Path) -> list[Path]:
         pages[view["href"]] = env.get_template("board.j2").render(root="../", **view)
         for row in board.rows:
             model = _model_view(board, row, _row_records(row, recs))
+            interp = interpolation.figure_for(figures, name, row.model)
             pages[model["href"]] = env.get_template("model.j2").render(
-                root="../../", board=view, **model
+                root="../../", board=view, interpolation=interp, **model
             )
     pages["index.html"] = env.get_template("index.j2").render(
         root="", **_index_view(pub, boards, files)
@@ -176,6 +177,8 @@ def _figure_label(path: Path, name: str) -> str:
     kind = path.stem.removeprefix(f"{name}_")
     if kind.startswith("samples_"):
         return f"samples of {kind.removeprefix('samples_')}"
+    if kind.startswith("interpolation_"):
+        return f"interpolations of {kind.removeprefix('interpolation_')}"
     labels = {
         "roc_pr": "ROC and precision-recall curves",
         "latent": "test codes",
@@ -228,6 +231,8 @@ def _board_view(
         "rows": rows,
         "tags": sorted(all_tags),
         "caption": board.caption,
+        "verdict": verdict.verdict_lines(board),
+        "legend": verdict.legend(board),
         "figures": figures,
         "members": members,
         "csv": csv,
