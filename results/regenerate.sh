@@ -29,7 +29,7 @@ data="${1:-${AEBENCH_DATA:-../shared/data}}"
 [ "${FRESH:-0}" = 1 ] && rm -rf results/records
 # the newest version of every protocol, plus digits-v1 (the --check board); older versions'
 # records stay published only until their successors are, marked STALE where code changed
-for protocol in digits-v1 digits-v2 digits-novelty-v2 sms-spam-v4 sms-spam-contaminated-v4 \
+for protocol in digits-v1 digits-v2 digits-novelty-v2 sms-spam-v5 sms-spam-contaminated-v5 \
                 sms-spam-contaminated-matched-v1 mnist-v2 mnist-novelty-v1 mnist-oneclass-v1 \
                 fashion-mnist-v1 fashion-mnist-novelty-v1 fashion-mnist-oneclass-v1; do
     # each board's run file (results/runs/) names what it runs; the data and JOBS come from here
@@ -40,7 +40,7 @@ done
 # protocol's full budget on two validation seeds), then the chosen configuration on the
 # protocol's seeds; studies in results/records/tuning/ continue where they stopped.
 models=pca,rbm,sparse_ae,denoising_ae,conv_ae,lstm_ae,vae,deep_ae
-for protocol in digits-v2 digits-novelty-v2 sms-spam-v4; do
+for protocol in digits-v2 digits-novelty-v2 sms-spam-v5; do
     aebench tune -p "$protocol" -m "$models" --budget 20x --data-dir "$data" \
         --results-dir results/records --quiet --jobs "${JOBS:-2}" --threads 1
 done

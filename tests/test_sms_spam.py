@@ -445,7 +445,7 @@ def test_registers_every_protocol_newest_first():
     sms_spam.aebench_register_datasets(lambda name, factory, **kw: seen.update({name: kw}))
     protocols = seen["sms-spam"]["protocols"]
     assert [p.key for p in protocols] == [
-        f"sms-spam{kind}-v{v}" for v in (4, 3, 2, 1) for kind in ("", "-contaminated")
+        f"sms-spam{kind}-v{v}" for v in (5, 4, 3, 2, 1) for kind in ("", "-contaminated")
     ] + ["sms-spam-contaminated-matched-v1"]  # after the others: the default of nothing
     normal, contaminated = protocols[-3:-1]
     assert (normal.anomaly_train, contaminated.anomaly_train) == ("normal", "all")

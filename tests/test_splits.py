@@ -24,8 +24,10 @@ from aebench_plugins.datasets.digits import (
 from aebench_plugins.datasets.sms_spam import (
     SMS_CONTAMINATED_V3,
     SMS_CONTAMINATED_V4,
+    SMS_CONTAMINATED_V5,
     SMS_V3,
     SMS_V4,
+    SMS_V5,
     SMSSpam,
 )
 
@@ -51,8 +53,10 @@ def test_per_seed_versions_are_their_data_sets_defaults():
     registry = load_registry()
     assert registry.dataset("digits").protocol() == DIGITS_V2
     assert registry.dataset("digits").protocol("digits-novelty") == DIGITS_NOVELTY_V2
-    assert registry.dataset("sms-spam").protocol() == SMS_V4
-    assert registry.dataset("sms-spam").protocol("sms-spam-contaminated") == SMS_CONTAMINATED_V4
+    # v5 (repeated messages removed, 5 seeds) keeps v4's split per seed
+    assert registry.dataset("sms-spam").protocol() == SMS_V5 and SMS_V5.split_per_seed
+    assert registry.dataset("sms-spam").protocol("sms-spam-contaminated") == SMS_CONTAMINATED_V5
+    assert SMS_CONTAMINATED_V5.split_per_seed
 
 
 def test_split_seed_is_derived_from_the_run_seed():
@@ -107,7 +111,8 @@ def test_digits_v2_through_the_cli_in_two_hosts(tmp_path):
     args = ("run", "-p", "digits-v2", "-m", "mean,vae", "--seeds", "0,1", "--budget", "640")
     res = run_cli(*args, "--jobs", "2", "--threads", "1", "--results-dir", str(rd), "--quiet")
     assert res.returncode == 0, res.stderr
-    assert "Split: each seed draws its own stratified split" in res.stdout
+    shown = run_cli("show", "--explain", "--results-dir", str(rd))  # the split note's place
+    assert "Split: each seed draws its own stratified split" in shown.stdout
     records = {}
     for path in rd.rglob("*.json"):
         rec = json.loads(path.read_text())

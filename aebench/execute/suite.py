@@ -110,6 +110,8 @@ def run_suite(
                     record["arrays_sha256"] = artifacts.write(artifacts.sidecar(path), arrays)
                 storage.write_record(path, record)
             except OSError as exc:  # a full disk, say: stop, keeping every record written
+                if tell is not None:
+                    tell.unmark(path)  # no record: nothing for a later suite to tell
                 raise AebenchError(
                     f"cannot write the record {path} ({exc.strerror or exc}); the "
                     f"{len(summary.done)} run(s) recorded before it are kept"
@@ -196,6 +198,13 @@ class _Teller:
     def mark(self, path: Path) -> None:
         if self.impls:
             storage.atomic_write(self._marker(path), str(os.getpid()))
+
+    def unmark(self, path: Path) -> None:
+        """Drop the marker of a record that could not be written (there is nothing to tell)."""
+        try:
+            self._marker(path).unlink(missing_ok=True)
+        except OSError:
+            pass  # an unwritable directory: the next suite finds no record and drops it then
 
     def pending(self, results_dir: Path) -> None:
         """Tell the plugins of each record a killed suite had not finished telling them of."""

@@ -94,6 +94,8 @@ class DatasetEntry:
         """Every member of the family called ``key`` (``name`` or ``name-vN``), else the one
         protocol :meth:`protocol` finds."""
         members = tuple(p for p in self.protocols if key and _in_family(key, p))
+        # a family name without a version means its first registered (newest) version only
+        members = tuple(p for p in members if p.family == members[0].family)
         return members or (self.protocol(key),)
 
 

@@ -159,6 +159,8 @@ def _alert(line: str) -> str | None:
         return line.split(" (")[0]
     if line.startswith("‡"):
         return "‡ speed measured in another environment"
+    if line.startswith("Data:") and "NON-CANONICAL" in line:  # not the publisher's files
+        return "NON-CANONICAL data" + line.split("NON-CANONICAL files", 1)[1].split(";")[0]
     return None
 
 

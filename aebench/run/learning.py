@@ -42,7 +42,12 @@ def validation_mse(model: Model, x: Tensor, batch_size: int) -> float:
     errors = torch.empty(x.shape[0], device=x.device)
     for i in range(0, x.shape[0], batch_size):
         xb = x[i : i + batch_size]
-        errors[i : i + batch_size] = ((model.reconstruct(xb) - xb) ** 2).mean(1)
+        rec = model.reconstruct(xb)
+        if rec.shape != xb.shape:  # the same one line as the record's figure would give
+            raise ValueError(
+                f"reconstruct returned shape {tuple(rec.shape)} for input {tuple(xb.shape)}"
+            )
+        errors[i : i + batch_size] = ((rec - xb) ** 2).mean(1)
     return float(errors.double().mean())
 
 

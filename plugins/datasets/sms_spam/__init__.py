@@ -12,7 +12,9 @@ Preprocessing follows the lecture's unsupervised spam experiment, minus its lemm
 pattern, a vocabulary built on the training split only (``min_df``, ``max_features``), and a
 binary bag of words (or counts, or TF-IDF). The same vocabulary gives token-id sequences for
 sequence models. Spam is the anomaly. sms-spam-v2 builds the vocabulary from the training
-split's ham only and adds hashed out-of-vocabulary columns (see ``SMS_V2``).
+split's ham only and adds hashed out-of-vocabulary columns (see ``SMS_V2``). sms-spam-v5
+removes repeated messages before the split (``dedup``; rule in ``source.deduplicate``) and
+says in the provenance's ``duplicates`` how many of each class went.
 
 Choosing settings without the test set: the parameter ``holdout="dev"`` drops the test split
 before any vectorizer sees it and evaluates on a stratified carve of the training split, e.g.
@@ -52,10 +54,12 @@ from aebench_plugins.datasets.sms_spam.protocols import (
     SMS_CONTAMINATED_V2,
     SMS_CONTAMINATED_V3,
     SMS_CONTAMINATED_V4,
+    SMS_CONTAMINATED_V5,
     SMS_V1,
     SMS_V2,
     SMS_V3,
     SMS_V4,
+    SMS_V5,
     VOCABULARIES,
     protocol_params,
 )
@@ -63,6 +67,7 @@ from aebench_plugins.datasets.sms_spam.source import (
     FILE_NAME,
     LABELS,
     OFFICIAL_COUNTS,
+    deduplicate,
     fetch,
     file_provenance,
     parse,
@@ -83,10 +88,12 @@ __all__ = [
     "SMS_CONTAMINATED_V2",
     "SMS_CONTAMINATED_V3",
     "SMS_CONTAMINATED_V4",
+    "SMS_CONTAMINATED_V5",
     "SMS_V1",
     "SMS_V2",
     "SMS_V3",
     "SMS_V4",
+    "SMS_V5",
     "SMSSpam",
     "VOCABULARIES",
     "aebench_register_datasets",
@@ -102,6 +109,11 @@ class SMSSpam(Dataset):
         path = folder / FILE_NAME
         downloaded = None if path.is_file() else fetch(folder, download)
         texts, labels, numbers, bad = parse(path, params["skip_bad_lines"])
+        read = file_provenance(path, texts, labels, bad, downloaded)  # the file, as published
+        if params["dedup"] == "exact":  # before the split: no message on both sides of it
+            keep, removed = deduplicate(texts, labels)
+            read["duplicates"] = removed
+            texts, labels, numbers = [texts[i] for i in keep], labels[keep], numbers[keep]
         tr, te = split(path, labels, params["test_fraction"], protocol.split_seed)
         if params["holdout"] == "dev":  # test messages dropped before any vectorizer sees them
             inner, dev = split(path, labels[tr], params["test_fraction"], protocol.split_seed + 1)
@@ -112,7 +124,7 @@ class SMSSpam(Dataset):
         ids, lengths = token_ids(vectorizer, [x_tr, x_te], params["max_len"])
         train_y, test_y = torch.from_numpy(labels[tr]), torch.from_numpy(labels[te])
         provenance = {
-            **file_provenance(path, texts, labels, bad, downloaded),
+            **read,
             "split": f"stratified {1 - params['test_fraction']:.0%}/"
             f"{params['test_fraction']:.0%}, seed {protocol.split_seed} (sklearn train_test_split)"
             + _DEV_NOTE.get(params["holdout"], ""),
@@ -175,9 +187,11 @@ def aebench_register_datasets(register):
     register(
         "sms-spam",
         SMSSpam,
-        # newest first: `-d sms-spam` and `-p sms-spam` (a name without a version) mean v4;
+        # newest first: `-d sms-spam` and `-p sms-spam` (a name without a version) mean v5;
         # the contamination-matched variant last, so it is the default of nothing
         protocols=[
+            SMS_V5,
+            SMS_CONTAMINATED_V5,
             SMS_V4,
             SMS_CONTAMINATED_V4,
             SMS_V3,

@@ -8,6 +8,7 @@ member is extracted and checked against the published file's SHA-256.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -134,6 +135,46 @@ def _parse_line(line: bytes) -> tuple[int, str]:
     if label not in LABELS:
         raise _BadLine("unknown label", f"{label[:20]!r}; expected 'ham' or 'spam'")
     return LABELS[label], text
+
+
+def duplicate_key(text: str) -> str:
+    """What two messages must share to be the same message: the text as every feature sees it
+    (lower-cased, runs of white space as one space: scikit-learn's character analyzer, of which
+    the word tokens and token ids are a function too), so duplicates have equal features."""
+    return _WHITE_SPACES.sub(" ", text.lower())
+
+
+_WHITE_SPACES = re.compile(r"\s\s+")
+
+
+def deduplicate(texts: list[str], labels: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+    """Indices of the messages kept, in file order, and what was removed. Of the messages with
+    one ``duplicate_key`` the first in the file is kept (the publisher's order; any one would
+    do, as their features are equal). A text published under both labels is dropped whole:
+    it has no label to train on or score against, and keeping one copy would choose its label
+    by line order."""
+    first: dict[str, int] = {}
+    key_labels: dict[str, set[int]] = {}
+    for i, text in enumerate(texts):
+        key = duplicate_key(text)
+        first.setdefault(key, i)
+        key_labels.setdefault(key, set()).add(int(labels[i]))
+    conflicting = {k for k, seen in key_labels.items() if len(seen) > 1}
+    keep = np.asarray(sorted(i for k, i in first.items() if k not in conflicting), dtype=np.int64)
+    gone = np.ones(len(texts), dtype=bool)
+    gone[keep] = False
+    return keep, {
+        "rule": "exact duplicates removed before the split: messages equal once lower-cased "
+        "with runs of white space as one space (equal features); the first in the file kept; "
+        "a text under both labels dropped whole",
+        "removed": int(gone.sum()),
+        "removed_ham": int((gone & (labels == LABELS["ham"])).sum()),
+        "removed_spam": int((gone & (labels == LABELS["spam"])).sum()),
+        "texts_under_both_labels": len(conflicting),
+        "n_messages": len(keep),
+        "n_ham": int((labels[keep] == LABELS["ham"]).sum()),
+        "n_spam": int((labels[keep] == LABELS["spam"]).sum()),
+    }
 
 
 def split(path: Path, labels: np.ndarray, test_fraction: float, seed: int):

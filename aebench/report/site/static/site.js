@@ -43,8 +43,10 @@ function filterByTag(select) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  for (const button of document.querySelectorAll("table.sortable thead button")) {
-    button.addEventListener("click", () => sortBy(button.closest("table"), button.closest("th")));
+  // the whole header cell sorts (a tall header row leaves room around its button); the button
+  // keeps it reachable by keyboard, and its click bubbles to the cell
+  for (const th of document.querySelectorAll("table.sortable thead th")) {
+    if (th.querySelector("button")) th.addEventListener("click", () => sortBy(th.closest("table"), th));
   }
   for (const select of document.querySelectorAll("select.tag-filter")) {
     select.addEventListener("change", () => filterByTag(select));
