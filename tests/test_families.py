@@ -124,6 +124,10 @@ def test_cli_runs_a_family_and_shows_its_board(tmp_path):
     assert "mnist · mnist-oneclass-v1" in res.stdout and "mean AUROC" in res.stdout
     made = sorted(p.parent.parent.parent.name for p in (tmp_path / "runs").rglob("seed-0.json"))
     assert made == sorted(f"mnist-oneclass-c{k}-v1" for k in range(10))
+    for asked in ("mnist-oneclass-v1", "mnist-oneclass"):  # the family is a -p name to show
+        shown = run_cli("show", "-p", asked, "--results-dir", str(tmp_path / "runs"))
+        assert shown.returncode == 0, shown.stderr
+        assert "mnist · mnist-oneclass-v1" in shown.stdout
 
 
 def test_a_family_board_says_which_columns_lack_protocol_seeds():

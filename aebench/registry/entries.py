@@ -239,6 +239,13 @@ class Registry:
             key=lambda t: -t[2],
         )
         known = [(p.name, p.key) for _, p in self.protocols()] + [(n, k) for n, k, _ in stored]
+        # a family's board (``mnist-oneclass-v1``, its members' common key) is a group too
+        families = [getattr(p, "family", "") for _, p in self.protocols()]
+        families += [p.get("family") or "" for p in protos]
+        for family in dict.fromkeys(f for f in families if f):
+            base, _, version = family.rpartition("-v")
+            if base and version.isdigit():
+                known.append((base, family))
         return resolve_key(asked, known)
 
     # -- the register callables handed to plugins ---------------------------------------------
