@@ -50,6 +50,10 @@ def test_list_shows_models_datasets_and_protocols():
         (["run", "--device", "cuda:0"], "no CUDA device"),
         (["run", "--set", "pca.nofield=1", "-m", "pca"], "no config field(s) ['nofield']"),
         (["run", "--set", "garbage"], "expected MODEL.FIELD=VALUE"),
+        (
+            ["run", "-m", "sparse_ae", "--set", "sparse_ae.penalty=foo"],
+            "model 'sparse_ae' refuses sparse_ae.penalty='foo': penalty must be one of",
+        ),
         (["run", "--budget", "-5"], "--budget must be a positive"),
         (["run", "--protocol-set", "nofield=1"], "no protocol field 'nofield'"),
         (["run", "--protocol-set", "val_curve_points=x"], "val_curve_points takes int values"),

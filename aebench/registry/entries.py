@@ -65,7 +65,14 @@ class ModelEntry:
                     f"model {self.name!r} has no config field(s) {sorted(unknown)}; "
                     f"known: {sorted(names)}"
                 )
-            cfg = dataclasses.replace(cfg, **overrides)
+            try:  # the config's own checks (__post_init__) refuse a value: name it, one line
+                cfg = dataclasses.replace(cfg, **overrides)
+            except (ValueError, TypeError) as exc:
+                given = ", ".join(f"{self.name}.{k}={v!r}" for k, v in sorted(overrides.items()))
+                raise PluginError(
+                    f"model {self.name!r} refuses {given}: {exc} (see `aebench list` and the "
+                    "model's docstring for its config)"
+                ) from None
         return cfg
 
 

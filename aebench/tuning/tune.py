@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aebench.errors import AebenchError
+from aebench.errors import AebenchError, PluginError
 from aebench.records.groups import is_reference
 from aebench.registry.entries import ModelEntry, Registry
 from aebench.run import runner
@@ -285,7 +285,7 @@ def _ask(p: Plan, m: _Model, config: int | None, rung: int, seed: int):
     trial.set_user_attr("overrides", sorted(overrides.items()))
     try:
         m.entry.make_config(overrides)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, PluginError) as exc:  # the config refuses the combination
         trial.set_user_attr("invalid", f"{type(exc).__name__}: {exc}")
         return trial, None
     proto = p.protocol
